@@ -1,0 +1,77 @@
+"""The `papertrade` command line. Every command takes `--config` and `--db` after its name.
+
+Exit codes: 0 success, 2 bad input (one line naming what is wrong; nothing written),
+1 failure. Heavy modules (Prefect, DuckDB, Great Expectations) are imported inside the
+commands that need them, so `papertrade --help` and `papertrade backtest` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from papertrade.errors import UserError
+from papertrade.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="papertrade",
+    help="Paper trading on a schedule: a simulated broker, Prefect flows, a DuckDB warehouse.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+kill_switch_app = typer.Typer(help="Show or change the trading state (the kill switch).")
+app.add_typer(kill_switch_app, name="kill-switch")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Config file (default ./papertrade.toml or $PAPERTRADE_CONFIG)."),
+]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", help="DuckDB file (default from config, or $PAPERTRADE_DB)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AccountOpt = Annotated[
+    str | None, typer.Option("--account-id", help="Account (default from config).")
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Turn a `UserError` into its one-line message and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_from(config: Path | None, db: Path | None) -> Settings:
+    return load_settings(config=config, db=db)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

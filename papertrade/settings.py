@@ -1,0 +1,252 @@
+"""Settings from `papertrade.toml`, overridden by `PAPERTRADE_...` variables.
+
+Every default works offline: the simulated market, a local DuckDB file, Slack printed to the
+console. Nested keys in the environment use a double underscore:
+`PAPERTRADE_RISK__MAX_ORDER_NOTIONAL=50000`. Secrets (API keys, Slack tokens) are not settings:
+they are read from their own variables when a provider or notifier is built, never stored.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from papertrade.errors import UserError
+
+DEFAULT_CONFIG_FILE = Path("papertrade.toml")
+CONFIG_ENV = "PAPERTRADE_CONFIG"
+DB_ENV = "PAPERTRADE_DB"
+
+DEFAULT_SYMBOLS = [
+    "AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "TSLA", "JPM", "V", "JNJ",
+    "WMT", "PG", "XOM", "UNH", "HD", "MA", "BAC", "KO", "PEP", "DIS",
+]  # fmt: skip
+
+
+class ConfigError(UserError):
+    """A bad config value; the message names the key and fits on one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountSettings(_Section):
+    id: str = Field("paper", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    initial_cash: float = Field(100_000.0, gt=0)
+    # 1.0 is a cash account; 2.0 is Reg T margin, 4.0 intraday margin
+    margin_multiplier: float = Field(1.0, ge=1.0, le=10.0)
+    allow_short: bool = False
+
+
+class UniverseSettings(_Section):
+    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper_unique(cls, value: list[str]) -> list[str]:
+        cleaned = [s.strip().upper() for s in value]
+        if any(not s for s in cleaned):
+            raise ValueError("symbols must not be empty strings")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("symbols must be unique")
+        return cleaned
+
+
+class Provider(StrEnum):
+    SIMULATED = "simulated"
+    REPLAY = "replay"
+    POLYGON = "polygon"
+    ALPACA = "alpaca"
+
+
+class MarketDataSettings(_Section):
+    provider: Provider = Provider.SIMULATED
+    seed: int = 42
+    calendar: str = "XNYS"
+    interval_seconds: int = Field(60, ge=1, le=86_400)
+    history_bars: int = Field(100, ge=1, le=100_000)
+    cache_seconds: float = Field(1.0, ge=0)
+    staleness_seconds: float = Field(120.0, gt=0)
+    max_spread_bps: float = Field(200.0, gt=0)
+    max_jump_pct: float = Field(0.25, gt=0)
+    replay_path: Path | None = None
+    polygon_base_url: str = "https://api.polygon.io"
+    alpaca_base_url: str = "https://data.alpaca.markets"
+    alpaca_feed: str = Field("iex", pattern=r"^(iex|sip)$")
+    timeout_seconds: float = Field(10.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=20)
+
+
+class StrategySettings(_Section):
+    name: str = "sma_crossover"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SlippageModelName(StrEnum):
+    NONE = "none"
+    FIXED_BPS = "fixed_bps"
+    SPREAD_FRACTION = "spread_fraction"
+    VOLUME_IMPACT = "volume_impact"
+
+
+class CommissionModelName(StrEnum):
+    ZERO = "zero"
+    PER_SHARE = "per_share"
+    PER_ORDER = "per_order"
+    PERCENT = "percent"
+
+
+class MarkPrice(StrEnum):
+    MID = "mid"
+    LAST = "last"
+
+
+class BrokerSettings(_Section):
+    slippage_model: SlippageModelName = SlippageModelName.FIXED_BPS
+    slippage_bps: float = Field(1.0, ge=0, le=1_000)
+    spread_fraction: float = Field(0.5, ge=0, le=10)
+    impact_coefficient: float = Field(0.1, ge=0)
+    commission_model: CommissionModelName = CommissionModelName.PER_SHARE
+    commission_per_share: float = Field(0.005, ge=0)
+    commission_min: float = Field(1.0, ge=0)
+    commission_max_pct: float = Field(0.01, ge=0, le=1)
+    commission_per_order: float = Field(1.0, ge=0)
+    commission_pct: float = Field(0.001, ge=0, le=1)
+    max_volume_share: float = Field(0.1, gt=0, le=1)
+    tick_size: float = Field(0.01, gt=0)
+    mark_price: MarkPrice = MarkPrice.MID
+
+
+class GuardAction(StrEnum):
+    REDUCING = "reducing"
+    HALTED = "halted"
+
+
+class RiskSettings(_Section):
+    max_order_quantity: float = Field(10_000, gt=0)
+    max_order_notional: float = Field(50_000, gt=0)
+    max_position_notional: float = Field(100_000, gt=0)
+    max_gross_exposure: float = Field(200_000, gt=0)
+    max_net_exposure: float = Field(150_000, gt=0)
+    max_open_orders: int = Field(1_000, ge=1)
+    max_orders_per_interval: int = Field(500, ge=1)
+    restricted_symbols: list[str] = Field(default_factory=list)
+    price_collar_pct: float = Field(0.05, gt=0, le=1)
+    daily_loss_limit_pct: float = Field(0.05, gt=0, le=1)
+    daily_loss_action: GuardAction = GuardAction.REDUCING
+    max_drawdown_pct: float = Field(0.20, gt=0, le=1)
+    max_drawdown_action: GuardAction = GuardAction.HALTED
+    flatten_on_halt: bool = False
+
+
+class AlertLevel(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class SlackSettings(_Section):
+    channel: str = "#papertrade"
+    base_url: str | None = None
+    min_level: AlertLevel = AlertLevel.INFO
+    send_fills: bool = True
+    send_risk: bool = True
+    send_data_quality: bool = True
+    send_summary: bool = True
+    timeout_seconds: float = Field(10.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+
+
+class WarehouseSettings(_Section):
+    path: Path = Path("papertrade.duckdb")
+    lock_timeout_seconds: float = Field(30.0, ge=0)
+    reports_dir: Path = Path("reports")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERTRADE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    account: AccountSettings = AccountSettings()
+    universe: UniverseSettings = UniverseSettings()
+    market_data: MarketDataSettings = MarketDataSettings()
+    strategy: StrategySettings = StrategySettings()
+    broker: BrokerSettings = BrokerSettings()
+    risk: RiskSettings = RiskSettings()
+    slack: SlackSettings = SlackSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _TOML_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+# The TOML path is chosen per load; pydantic-settings reads sources from the class, so the
+# loader hands the path over here for the duration of one `load_settings` call.
+_TOML_FILE: dict[str, Path | None] = {}
+
+# Env vars that are read elsewhere and must not be mistaken for settings.
+_NOT_SETTINGS = {CONFIG_ENV, DB_ENV}
+
+
+def load_settings(config: Path | None = None, db: Path | None = None) -> Settings:
+    """Load settings: explicit `config`, else `$PAPERTRADE_CONFIG`, else `./papertrade.toml`
+    when it exists, else the embedded defaults. `db` (or `$PAPERTRADE_DB`) overrides
+    `[warehouse] path`. Raises `ConfigError` naming the bad key."""
+    explicit = config is not None or CONFIG_ENV in os.environ
+    path = config if config is not None else Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
+    if explicit and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    _TOML_FILE["path"] = path if path.is_file() else None
+    saved = {k: os.environ.pop(k) for k in _NOT_SETTINGS if k in os.environ}
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    except (ValueError, OSError) as exc:  # malformed TOML
+        raise ConfigError(f"cannot read config {path}: {exc}".replace("\n", " ")) from None
+    finally:
+        os.environ.update(saved)
+        _TOML_FILE.clear()
+    db_path = db if db is not None else (Path(saved[DB_ENV]) if DB_ENV in saved else None)
+    if db_path is not None:
+        settings = settings.model_copy(
+            update={"warehouse": settings.warehouse.model_copy(update={"path": db_path})}
+        )
+    return settings
+
+
+def _one_line(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    more = len(exc.errors()) - 1
+    suffix = f" (+{more} more)" if more else ""
+    return f"config key {key}: {first['msg']}{shown}{suffix}"

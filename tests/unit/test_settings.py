@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from papertrade.settings import ConfigError, Provider, load_settings
+
+
+def test_defaults_work_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.market_data.provider is Provider.SIMULATED
+    assert settings.account.id == "paper"
+    assert settings.warehouse.path == Path("papertrade.duckdb")
+
+
+def test_toml_then_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("[account]\ninitial_cash = 5000\n[risk]\nmax_order_notional = 100\n")
+    monkeypatch.setenv("PAPERTRADE_RISK__MAX_ORDER_NOTIONAL", "250")
+    settings = load_settings(cfg)
+    assert settings.account.initial_cash == 5000
+    assert settings.risk.max_order_notional == 250
+
+
+def test_db_option_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PAPERTRADE_DB", "env.duckdb")
+    assert load_settings().warehouse.path == Path("env.duckdb")
+    assert load_settings(db=Path("x.duckdb")).warehouse.path == Path("x.duckdb")
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[risk]\nmax_order_notional = -1\n", "risk.max_order_notional"),
+        ("[account]\ninitial_cash = 'lots'\n", "account.initial_cash"),
+        ("[market_data]\nprovider = 'bloomberg'\n", "market_data.provider"),
+        ("[broker]\nno_such_key = 1\n", "broker.no_such_key"),
+    ],
+)
+def test_bad_value_names_the_key(tmp_path: Path, text: str, key: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as info:
+        load_settings(cfg)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_malformed_toml(tmp_path: Path) -> None:
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text("[account\n")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_settings(cfg)
