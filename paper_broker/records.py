@@ -112,3 +112,21 @@ class BrokerState:
     fill_seq: int = 0
     marks: dict[str, float] = field(default_factory=dict)
     as_of: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioView:
+    """A read-only picture of the account that strategies and RiskGuard decide on.
+
+    Quantities are signed (short < 0); exposures are in currency, gross = sum |value|,
+    net = sum value, marked at `marks`."""
+
+    cash: float
+    equity: float
+    buying_power: float
+    gross_exposure: float
+    net_exposure: float
+    positions: dict[str, float] = field(default_factory=dict)
+    avg_cost: dict[str, float] = field(default_factory=dict)
+    marks: dict[str, float] = field(default_factory=dict)
+    open_order_count: int = 0
