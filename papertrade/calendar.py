@@ -67,7 +67,9 @@ class MarketCalendar:
             if not cal.is_session(label):
                 return None
             open_, close = cal.session_open(label), cal.session_close(label)
-        return Session(day, open_.to_pydatetime().astimezone(UTC), close.to_pydatetime().astimezone(UTC))
+        return Session(
+            day, open_.to_pydatetime().astimezone(UTC), close.to_pydatetime().astimezone(UTC)
+        )
 
     def session_at(self, ts: datetime) -> Session | None:
         """The session that `ts` falls in (open <= ts < close), else None."""
