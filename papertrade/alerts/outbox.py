@@ -1,0 +1,209 @@
+"""The delivery loop over the `alerts` outbox table.
+
+Alerts are written as `pending` rows in the interval's commit; `deliver_pending` runs after
+it. Rows go out in `(created_at, alert_id)` order and each one is marked right after its own
+send, in its own short write transaction, so a crash between two sends never re-sends one
+already marked. The first failure stops the run (later rows wait, order is kept) and leaves
+that row pending with `attempts + 1` and the scrubbed `last_error`; a message Slack rejects
+for its content (`invalid_blocks`, `msg_too_long`, ...) is marked `failed` instead so it
+cannot block the queue. With no Slack configured, rows are printed and marked `printed`.
+
+The table belongs to the warehouse schema; this module reads and updates it, creating
+nothing. `Outbox` is the seam: `DuckDBOutbox` is the warehouse file, tests may pass another.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from papertrade.alerts.records import AlertKind, AlertRecord, AlertStatus
+from papertrade.alerts.sender import Sender, SendResult, build_sender
+from papertrade.settings import AlertLevel, Settings
+
+log = logging.getLogger("papertrade.alerts")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """Counts of one delivery run; `pending` is what is still waiting afterwards."""
+
+    sent: int = 0
+    printed: int = 0
+    failed: int = 0
+    pending: int = 0
+    error: str | None = None
+
+
+class Outbox(Protocol):
+    def pending(
+        self, account_id: str | None = None, limit: int | None = None
+    ) -> list[AlertRecord]: ...
+
+    def mark(
+        self,
+        account_id: str,
+        alert_id: str,
+        status: AlertStatus,
+        *,
+        slack_ts: str | None = None,
+        error: str | None = None,
+        now: datetime,
+    ) -> None: ...
+
+    def count_pending(self, account_id: str | None = None) -> int: ...
+
+
+class DuckDBOutbox:
+    """The `alerts` table of a warehouse file. Every call opens and closes its own
+    connection, so delivery never holds the file between sends (the next interval's commit
+    may need it)."""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self.db_path = Path(db_path)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        import duckdb
+
+        conn = duckdb.connect(str(self.db_path))
+        try:
+            conn.execute("SET TimeZone = 'UTC'")
+            yield conn
+        finally:
+            conn.close()
+
+    def pending(self, account_id: str | None = None, limit: int | None = None) -> list[AlertRecord]:
+        sql = (
+            "SELECT account_id, alert_id, created_at, kind, level, title, text, payload_json,"
+            " attempts FROM alerts WHERE status = 'pending'"
+            + (" AND account_id = ?" if account_id is not None else "")
+            + " ORDER BY created_at, alert_id"
+            + (" LIMIT ?" if limit is not None else "")
+        )
+        params: list[Any] = [p for p in (account_id, limit) if p is not None]
+        with self._connect() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [
+            AlertRecord(
+                account_id=r[0],
+                alert_id=r[1],
+                created_at=r[2].astimezone(UTC),
+                kind=AlertKind(r[3]),
+                level=AlertLevel(r[4]),
+                title=r[5] or "",
+                text=r[6] or "",
+                payload_json=r[7] or "{}",
+                attempts=int(r[8] or 0),
+            )
+            for r in rows
+        ]
+
+    def mark(
+        self,
+        account_id: str,
+        alert_id: str,
+        status: AlertStatus,
+        *,
+        slack_ts: str | None = None,
+        error: str | None = None,
+        now: datetime,
+    ) -> None:
+        delivered = status in (AlertStatus.SENT, AlertStatus.PRINTED)
+        with self._connect() as conn:
+            # Only a pending row moves: a row another delivery already marked stays as is.
+            conn.execute(
+                """
+                UPDATE alerts SET
+                    status = ?,
+                    attempts = attempts + 1,
+                    last_error = ?,
+                    sent_at = CASE WHEN ? THEN ?::TIMESTAMPTZ ELSE sent_at END,
+                    slack_ts = coalesce(?, slack_ts)
+                WHERE account_id = ? AND alert_id = ? AND status = 'pending'
+                """,
+                [str(status), error, delivered, now, slack_ts, account_id, alert_id],
+            )
+
+    def count_pending(self, account_id: str | None = None) -> int:
+        sql = "SELECT count(*) FROM alerts WHERE status = 'pending'"
+        params: list[Any] = []
+        if account_id is not None:
+            sql += " AND account_id = ?"
+            params.append(account_id)
+        with self._connect() as conn:
+            row = conn.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+
+def deliver(
+    outbox: Outbox,
+    sender: Sender,
+    *,
+    now: datetime,
+    account_id: str | None = None,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Send up to `limit` pending alerts in order, marking each right after its send.
+    Stops at the first failure. Never raises for Slack trouble; database errors propagate."""
+    sent = printed = failed = 0
+    error = None
+    for alert in outbox.pending(account_id, limit):
+        result = _send(sender, alert)
+        if result.ok:
+            status = AlertStatus.PRINTED if result.printed else AlertStatus.SENT
+            outbox.mark(
+                alert.account_id, alert.alert_id, status,
+                slack_ts=result.ts, error=result.error, now=now,
+            )  # fmt: skip
+            printed += status is AlertStatus.PRINTED
+            sent += status is AlertStatus.SENT
+            continue
+        failed += 1
+        error = result.error
+        if result.message_rejected:
+            outbox.mark(
+                alert.account_id, alert.alert_id, AlertStatus.FAILED, error=result.error, now=now
+            )
+            log.warning("alert %s rejected by Slack: %s", alert.alert_id, result.error)
+            continue
+        _keep_pending(outbox, alert, result, now)
+        log.warning("alert delivery paused at %s: %s", alert.alert_id, result.error)
+        break
+    return DeliveryReport(
+        sent=sent, printed=printed, failed=failed,
+        pending=outbox.count_pending(account_id), error=error,
+    )  # fmt: skip
+
+
+def deliver_pending(
+    db_path: Path | str,
+    settings: Settings,
+    sender: Sender | None = None,
+    limit: int = 100,
+    *,
+    account_id: str | None = None,
+    now: datetime | None = None,
+) -> DeliveryReport:
+    """Deliver the warehouse's pending alerts with `sender` (default: `build_sender` from
+    `[slack]` and the environment). `now` stamps `sent_at`; the shell's clock by default."""
+    chosen = sender if sender is not None else build_sender(settings.slack)
+    stamp = now if now is not None else datetime.now(UTC)
+    return deliver(DuckDBOutbox(db_path), chosen, now=stamp, account_id=account_id, limit=limit)
+
+
+def _send(sender: Sender, alert: AlertRecord) -> SendResult:
+    try:
+        return sender.send(alert)
+    except Exception as exc:  # a sender bug must not stop trading; keep the row pending
+        return SendResult(ok=False, error=f"{type(exc).__name__}", retryable=True)
+
+
+def _keep_pending(outbox: Outbox, alert: AlertRecord, result: SendResult, now: datetime) -> None:
+    # mark(PENDING) bumps attempts and records the error while leaving the row in the queue.
+    outbox.mark(alert.account_id, alert.alert_id, AlertStatus.PENDING, error=result.error, now=now)

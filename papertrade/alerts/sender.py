@@ -1,0 +1,277 @@
+"""Delivering one alert: to Slack (bot token or incoming webhook) or to the console.
+
+`build_sender` picks the channel from the environment when it is called, never at import:
+`SLACK_BOT_TOKEN` -> `chat.postMessage` with Block Kit to `[slack] channel` (and the summary
+chart through `files_upload_v2`), else `SLACK_WEBHOOK_URL` -> the incoming webhook, else the
+console (the demo's default). `[slack] base_url` points the bot client at a proxy or a test
+server.
+
+A sender never raises for Slack trouble: it returns a `SendResult` whose `error` is scrubbed of
+the token and the webhook URL (the webhook URL is itself a credential). slack_sdk logs request
+headers at DEBUG, so its clients get a logger pinned at INFO, whatever the root level is.
+
+Rate limits (HTTP 429 + Retry-After) and connection errors are retried inside slack_sdk by
+`RateLimitErrorRetryHandler` and `ConnectionErrorRetryHandler`, `[slack] max_retries` times.
+`chat.postMessage` has no idempotency key: a timeout after Slack accepted the message is
+indistinguishable from a lost request, so such a message stays pending and may be posted a
+second time on the next delivery. The window is one message wide.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from papertrade.alerts.records import AlertRecord
+from papertrade.settings import SlackSettings
+
+log = logging.getLogger("papertrade.alerts")
+
+TOKEN_ENV = "SLACK_BOT_TOKEN"
+WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
+
+# Slack error codes that are about this one message: it will never be accepted, so it is
+# set aside as failed instead of blocking the queue. Everything else (auth, channel, rate
+# limits, outages) is about the connection and leaves the message pending.
+MESSAGE_ERRORS = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "invalid_arguments",
+     "too_many_attachments", "invalid_attachments"}
+)  # fmt: skip
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error",
+     "request_timeout"}
+)  # fmt: skip
+
+_SECRET_PATTERNS = [
+    re.compile(r"xox[abposre]-[A-Za-z0-9-]+"),
+    re.compile(r"https?://hooks\.slack\.com/\S+"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of one delivery. `ts` is Slack's message timestamp (its id) when known;
+    `code` the Slack error code (`invalid_auth`, `ratelimited`, ...) or an exception's
+    class name; `retryable` says whether trying again later may succeed without a fix."""
+
+    ok: bool
+    ts: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    code: str | None = None
+    printed: bool = False
+
+    @property
+    def message_rejected(self) -> bool:
+        """Slack refused this message itself; resending it cannot help."""
+        return not self.ok and self.code in MESSAGE_ERRORS
+
+
+class Sender(Protocol):
+    def send(self, alert: AlertRecord) -> SendResult: ...
+
+
+def scrub(text: str, *secrets: str | None) -> str:
+    """`text` without the given secrets or anything shaped like a Slack token/webhook URL."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("***", text)
+    return text
+
+
+class ConsoleSender:
+    """Prints alerts (no Slack configured): to `print_fn` and the log, marked `printed`."""
+
+    def __init__(self, print_fn: Any = print) -> None:
+        self._print = print_fn
+
+    def send(self, alert: AlertRecord) -> SendResult:
+        line = f"[{alert.level}] {alert.kind}: {alert.text}"
+        self._print(line)
+        log.info("alert %s printed: %s", alert.alert_id, alert.title)
+        return SendResult(ok=True, printed=True)
+
+
+def _quiet_logger() -> logging.Logger:
+    # slack_sdk writes request headers (the bearer token) at DEBUG; never let it.
+    quiet = logging.getLogger("papertrade.alerts.slack_sdk")
+    quiet.setLevel(logging.INFO)
+    return quiet
+
+
+def _retry_handlers(max_retries: int, backoff_seconds: float) -> list[Any]:
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.builtin_interval_calculators import (
+        BackoffRetryIntervalCalculator,
+    )
+
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        ConnectionErrorRetryHandler(
+            max_retry_count=max_retries,
+            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=backoff_seconds),
+        ),
+    ]
+
+
+class SlackBotSender:
+    """`chat.postMessage` with the alert's blocks and fallback text to one channel; for a
+    summary with a chart, the PNG follows in the message's thread via `files_upload_v2`.
+    A failed chart upload does not undo the posted message: the result is ok with an
+    `error` note, so the message is never re-sent for it."""
+
+    def __init__(
+        self,
+        token: str,
+        channel: str,
+        *,
+        base_url: str | None = None,
+        timeout_seconds: float = 10.0,
+        max_retries: int = 2,
+        retry_backoff_seconds: float = 0.5,
+    ) -> None:
+        from slack_sdk import WebClient
+
+        kwargs: dict[str, Any] = {}
+        if base_url:
+            # WebClient joins method names onto base_url; it must end with a slash.
+            kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
+        self._token = token
+        self._channel = channel
+        self._client = WebClient(
+            token=token,
+            timeout=timeout_seconds,  # type: ignore[arg-type]  # urllib takes float seconds
+            logger=_quiet_logger(),
+            retry_handlers=_retry_handlers(max_retries, retry_backoff_seconds),
+            **kwargs,
+        )
+
+    def send(self, alert: AlertRecord) -> SendResult:
+        try:
+            response = self._client.chat_postMessage(
+                channel=self._channel, text=alert.text, blocks=alert.blocks or None
+            )
+        except Exception as exc:  # every Slack failure becomes a value
+            return _failure(exc, self._token)
+        ts = response.get("ts")
+        note = None
+        chart = alert.chart_path
+        if chart:
+            note = self._upload_chart(Path(chart), response.get("channel") or self._channel, ts)
+        return SendResult(ok=True, ts=ts, error=note)
+
+    def _upload_chart(self, path: Path, channel: str, thread_ts: str | None) -> str | None:
+        if not path.is_file():
+            return f"chart not found: {path.name}"
+        try:
+            self._client.files_upload_v2(
+                file=str(path), filename=path.name, title=path.stem, channel=channel,
+                thread_ts=thread_ts,
+            )  # fmt: skip
+        except Exception as exc:
+            return "chart upload failed: " + (_failure(exc, self._token).error or "")
+        return None
+
+
+class SlackWebhookSender:
+    """An incoming webhook: blocks and text, no message ts and no file uploads (webhooks
+    cannot carry files; a summary's chart is left out). `WebhookClient` returns 429 as a
+    response instead of raising, so its status is checked here."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_seconds: float = 10.0,
+        max_retries: int = 2,
+        retry_backoff_seconds: float = 0.5,
+    ) -> None:
+        from slack_sdk.webhook import WebhookClient
+
+        self._url = url
+        self._client = WebhookClient(
+            url,
+            timeout=timeout_seconds,  # type: ignore[arg-type]
+            logger=_quiet_logger(),
+            retry_handlers=_retry_handlers(max_retries, retry_backoff_seconds),
+        )
+
+    def send(self, alert: AlertRecord) -> SendResult:
+        try:
+            response = self._client.send(text=alert.text, blocks=alert.blocks or None)
+        except Exception as exc:
+            return _failure(exc, self._url)
+        if response.status_code == 200:
+            return SendResult(ok=True)
+        body = scrub(str(response.body or ""), self._url)[:200]
+        code = "ratelimited" if response.status_code == 429 else body or str(response.status_code)
+        return SendResult(
+            ok=False,
+            error=f"webhook HTTP {response.status_code}: {body}",
+            retryable=response.status_code == 429 or response.status_code >= 500,
+            code=code,
+        )
+
+
+def _failure(exc: BaseException, *secrets: str | None) -> SendResult:
+    from slack_sdk.errors import SlackApiError
+
+    if isinstance(exc, SlackApiError):
+        data = getattr(exc.response, "data", None)
+        code = str(data.get("error", "")) if isinstance(data, Mapping) else ""
+        status = getattr(exc.response, "status_code", None)
+        retryable = code in RETRYABLE_ERRORS or status == 429 or (status or 0) >= 500
+        return SendResult(
+            ok=False,
+            error=scrub(f"slack error {code or status}", *secrets),
+            retryable=retryable,
+            code=code or str(status),
+        )
+    # Connection refused, DNS, timeouts: the message may or may not have arrived (timeouts),
+    # either way it stays pending and is tried again later.
+    reason = getattr(exc, "reason", None) or exc
+    return SendResult(
+        ok=False,
+        error=scrub(f"{type(exc).__name__}: {reason}", *secrets)[:300],
+        retryable=True,
+        code=type(exc).__name__,
+    )
+
+
+def build_sender(
+    slack: SlackSettings,
+    env: Mapping[str, str] | None = None,
+    *,
+    retry_backoff_seconds: float = 0.5,
+) -> Sender:
+    """The sender `[slack]` and the environment ask for (read now, not at import)."""
+    env = os.environ if env is None else env
+    token = env.get(TOKEN_ENV, "").strip()
+    webhook = env.get(WEBHOOK_ENV, "").strip()
+    if token:
+        return SlackBotSender(
+            token,
+            slack.channel,
+            base_url=slack.base_url,
+            timeout_seconds=slack.timeout_seconds,
+            max_retries=slack.max_retries,
+            retry_backoff_seconds=retry_backoff_seconds,
+        )
+    if webhook:
+        return SlackWebhookSender(
+            webhook,
+            timeout_seconds=slack.timeout_seconds,
+            max_retries=slack.max_retries,
+            retry_backoff_seconds=retry_backoff_seconds,
+        )
+    return ConsoleSender()
