@@ -1,0 +1,164 @@
+"""Renderers are pure: facts in, outbox records (Block Kit + text) out."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from papertrade.alerts import (
+    AlertKind,
+    is_wanted,
+    render_dq_alert,
+    render_fills_alert,
+    render_kill_switch_alert,
+    render_risk_alert,
+    render_summary_alert,
+)
+from papertrade.alerts.sender import scrub
+from papertrade.metrics import compute_metrics
+from papertrade.settings import AlertLevel, SlackSettings
+
+AS_OF = datetime(2024, 3, 5, 15, 31, tzinfo=UTC)
+
+
+def fills(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "symbol": [f"S{i}" for i in range(n)],
+            "side": ["buy" if i % 2 == 0 else "sell" for i in range(n)],
+            "quantity": [10.0 + i for i in range(n)],
+            "price": [100.0 + i for i in range(n)],
+            "commission": [1.0] * n,
+        }
+    )
+
+
+def test_fills_alert_batches_an_interval() -> None:
+    record = render_fills_alert("paper", AS_OF, fills(3))
+
+    assert record.kind is AlertKind.FILLS and record.level is AlertLevel.INFO
+    assert record.title == "3 fills on paper"
+    assert "BUY 10 S0 @ 100.00" in record.text and "SELL 11 S1 @ 101.00" in record.text
+    notional = 10 * 100 + 11 * 101 + 12 * 102
+    assert f"notional {notional:,.2f}" in record.text
+    assert [b["type"] for b in record.blocks] == ["header", "section", "context"]
+
+
+def test_fills_alert_cuts_long_lists() -> None:
+    record = render_fills_alert("paper", AS_OF, fills(45))
+
+    assert "... and 25 more" in record.text
+
+
+def test_alert_id_is_stable_and_content_addressed() -> None:
+    first = render_fills_alert("paper", AS_OF, fills(2))
+    again = render_fills_alert("paper", AS_OF, fills(2))
+    other = render_fills_alert("paper", AS_OF, fills(3))
+
+    assert first.alert_id == again.alert_id
+    assert first.alert_id != other.alert_id
+    assert first.alert_id.startswith("fills-20240305T153100-")
+
+
+def test_created_at_is_utc_and_naive_times_are_refused() -> None:
+    ny = timezone(timedelta(hours=-5))
+    record = render_fills_alert("paper", AS_OF.astimezone(ny), fills(1))
+
+    assert record.created_at.utcoffset() == timedelta(0)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        render_fills_alert("paper", datetime(2024, 3, 5, 15, 31), fills(1))
+
+
+def test_risk_alert_from_mapping() -> None:
+    event = {
+        "account_id": "paper",
+        "ts": AS_OF,
+        "rule": "max_order_notional",
+        "reason": "NOTIONAL_EXCEEDS_MAX_PER_ORDER",
+        "detail": "60,000.00 > 50,000.00",
+        "symbol": "AAPL",
+    }
+
+    record = render_risk_alert(event)
+
+    assert record.kind is AlertKind.RISK and record.level is AlertLevel.WARNING
+    assert "NOTIONAL_EXCEEDS_MAX_PER_ORDER" in record.title and "AAPL" in record.title
+    assert "60,000.00 > 50,000.00" in record.text
+
+
+@pytest.mark.parametrize(
+    ("state", "level"),
+    [
+        ("halted", AlertLevel.CRITICAL),
+        ("reducing", AlertLevel.WARNING),
+        ("active", AlertLevel.INFO),
+    ],
+)
+def test_kill_switch_levels(state: str, level: AlertLevel) -> None:
+    record = render_kill_switch_alert("paper", AS_OF, state, "drawdown 21%", previous="active")
+
+    assert record.level is level
+    assert f"active -> {state}" in record.title and "drawdown 21%" in record.text
+
+
+def test_dq_alert_lists_failures() -> None:
+    failures = [
+        {"check": "expect_column_values_to_not_be_null", "table": "quotes", "column": "bid"},
+        {"expectation": "ledger_reconciles", "detail": "cash off by 3.20"},
+    ]
+
+    record = render_dq_alert("paper", AS_OF, failures)
+
+    assert record.title == "Data quality: 2 failed checks on paper"
+    assert "quotes.bid" in record.text and "cash off by 3.20" in record.text
+
+
+def test_summary_alert_carries_metrics_positions_and_chart(tmp_path) -> None:
+    index = pd.date_range("2024-03-01", periods=3, tz="UTC")
+    metrics = compute_metrics(pd.Series([100.0, 110.0, 104.5], index=index))
+    positions = pd.DataFrame(
+        {
+            "symbol": ["AAPL", "MSFT"],
+            "quantity": [10.0, -5.0],
+            "market_value": [1_500.0, -2_000.0],
+            "unrealized_pnl": [12.0, -3.0],
+        }
+    )
+    chart = tmp_path / "equity.png"
+
+    record = render_summary_alert("paper", AS_OF, metrics, positions, chart)
+
+    assert record.kind is AlertKind.SUMMARY
+    assert record.chart_path == str(chart)
+    assert "Equity 104.50" in record.text and "Total +4.50%" in record.text
+    assert "Win rate n/a" in record.text  # undefined values are shown, not crashed on
+    payload = json.loads(record.payload_json)
+    top = payload["blocks"][2]["text"]["text"]
+    assert top.index("MSFT") < top.index("AAPL")  # ordered by |market value|
+
+
+@pytest.mark.parametrize(
+    ("kind", "level", "overrides", "wanted"),
+    [
+        (AlertKind.FILLS, AlertLevel.INFO, {}, True),
+        (AlertKind.FILLS, AlertLevel.INFO, {"send_fills": False}, False),
+        (AlertKind.FILLS, AlertLevel.INFO, {"min_level": "warning"}, False),
+        (AlertKind.RISK, AlertLevel.WARNING, {"min_level": "warning"}, True),
+        (AlertKind.KILL_SWITCH, AlertLevel.CRITICAL, {"send_risk": False}, False),
+        (AlertKind.DATA_QUALITY, AlertLevel.CRITICAL, {"min_level": "critical"}, True),
+        (AlertKind.SUMMARY, AlertLevel.INFO, {"send_summary": False}, False),
+    ],
+)
+def test_is_wanted_by_kind_and_level(kind, level, overrides, wanted) -> None:
+    assert is_wanted(kind, level, SlackSettings(**overrides)) is wanted
+
+
+def test_scrub_removes_tokens_and_webhook_urls() -> None:
+    text = "failed xoxb-123-456-abc at https://hooks.slack.com/services/T/B/x and s3cr3t"
+
+    cleaned = scrub(text, "s3cr3t")
+
+    assert "xoxb" not in cleaned and "hooks.slack.com" not in cleaned and "s3cr3t" not in cleaned
