@@ -61,6 +61,8 @@ class Order:
     updated_at: datetime | None = None
     stop_triggered: bool = False
     strategy: str = ""
+    # commission charged so far; minimums and caps apply per order across partial fills
+    commission: float = 0.0
 
     @property
     def remaining(self) -> float:
@@ -112,6 +114,7 @@ class BrokerState:
     fill_seq: int = 0
     marks: dict[str, float] = field(default_factory=dict)
     as_of: datetime | None = None
+    commissions: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

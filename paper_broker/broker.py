@@ -1,0 +1,824 @@
+"""PaperBroker: a simulated broker that accepts orders, fills them against quotes or bars,
+and keeps the account. Pure and synchronous: time comes in as `now`, market data as
+arrays/frames, and everything it did comes out as records (`drain_changes`, `snapshot`).
+
+Determinism: order ids, fill ids and prices depend only on the inputs and the broker's
+counters, so a restored broker continues exactly as one that never stopped.
+Rejections are values (`Rejection` with a `RejectReason`); exceptions mean a broken invariant.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from paper_broker.account import AccountSnapshot
+from paper_broker.config import BrokerConfig, MarkSource
+from paper_broker.enums import OrderStatus, OrderType, RejectReason, Side, TimeInForce
+from paper_broker.errors import StateRestoreError
+from paper_broker.fills import (
+    LIMIT,
+    STOP,
+    STOP_LIMIT,
+    TYPE_CODES,
+    FillModel,
+    FloatArray,
+    IntArray,
+    allocate,
+    bar_prices,
+    cap_at_limit,
+    quote_marketable,
+    round_to_tick,
+    stops_triggered,
+    volume_cap,
+)
+from paper_broker.ledger import QTY_EPS, Ledger
+from paper_broker.lifecycle import transition
+from paper_broker.records import (
+    BrokerState,
+    Fill,
+    Order,
+    OrderIntent,
+    PortfolioView,
+    PositionRecord,
+    Rejection,
+)
+
+_S = OrderStatus
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """Accepted orders (and the existing order for a repeated client_order_id), and the
+    rejections, each naming its client_order_id."""
+
+    orders: list[Order]
+    rejections: list[Rejection]
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """Orders created or changed and fills made since the last drain (copies)."""
+
+    orders: list[Order]
+    fills: list[Fill]
+
+
+class _Reservations:
+    """Buying power left for new orders, walking open orders then new ones in creation order.
+
+    Each order reserves (the part of it that grows |position|) x reference price + its
+    estimated commission; the part that reduces a position reserves nothing. Projected
+    positions include every open order, so two buys cannot spend the same cash."""
+
+    __slots__ = ("available", "long_after_sells", "projected")
+
+    def __init__(self, available: float) -> None:
+        self.available = available
+        self.projected: dict[int, float] = {}
+        self.long_after_sells: dict[int, float] = {}
+
+    def cost(self, i: int, held: float, sign: int, qty: float, ref: float) -> float:
+        p = self.projected.get(i, held)
+        reducible = max(0.0, -p) if sign > 0 else max(0.0, p)
+        grow = max(0.0, qty - reducible)
+        return grow * ref
+
+    def take(self, i: int, held: float, sign: int, qty: float, amount: float) -> None:
+        self.available -= amount
+        self.projected[i] = self.projected.get(i, held) + sign * qty
+        if sign < 0:
+            self.long_after_sells[i] = self.long_after_sells.get(i, held) - qty
+
+
+class PaperBroker:
+    """A simulated broker for one account.
+
+    account_id: the paper account every record carries.
+    initial_cash: starting cash in account currency (> 0).
+    config: fill, slippage, commission and margin rules.
+    symbols: optional universe; its order fixes the index `process_bar_arrays` expects.
+    """
+
+    def __init__(
+        self,
+        account_id: str,
+        initial_cash: float,
+        config: BrokerConfig | None = None,
+        symbols: Sequence[str] = (),
+    ) -> None:
+        self.account_id = account_id
+        self.config = config if config is not None else BrokerConfig()
+        self._ledger = Ledger(initial_cash, symbols)
+        self._open: dict[str, Order] = {}
+        self._closed: dict[str, Order] = {}
+        self._by_client: dict[str, str] = {}
+        self._order_seq = 0
+        self._fill_seq = 0
+        self._changed: dict[str, Order] = {}
+        self._new_fills: list[Fill] = []
+        self._as_of: datetime | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def symbols(self) -> list[str]:
+        """The symbol universe in index order (grows as new symbols are seen)."""
+        return list(self._ledger.symbols)
+
+    @classmethod
+    def from_state(
+        cls, state: BrokerState, config: BrokerConfig | None = None, symbols: Sequence[str] = ()
+    ) -> PaperBroker:
+        """Rebuild a broker from `snapshot()` output; raises StateRestoreError if the state
+        is inconsistent (a closed order among open ones, a counter behind its ids)."""
+        broker = cls(state.account_id, state.initial_cash, config, symbols)
+        led = broker._ledger
+        led.cash = state.cash
+        led.realized_total = state.realized_pnl
+        led.commissions = state.commissions
+        for p in state.positions:
+            i = led.index_of(p.symbol)
+            led.qty[i] = p.quantity
+            led.cost[i] = p.avg_cost
+            led.realized[i] = p.realized_pnl
+            led.marks[i] = p.market_price
+        for sym, m in state.marks.items():
+            led.marks[led.index_of(sym)] = m
+        for o in state.open_orders:
+            if not o.status.is_open or o.status is _S.NEW:
+                raise StateRestoreError(f"order {o.order_id} is {o.status}, not open")
+            led.index_of(o.symbol)
+            broker._open[o.order_id] = copy.copy(o)
+        broker._by_client = dict(state.client_order_ids)
+        missing = [
+            o.order_id for o in state.open_orders if o.client_order_id not in broker._by_client
+        ]
+        if missing:
+            raise StateRestoreError(f"open orders without client_order_id entry: {missing[:3]}")
+        broker._order_seq = state.order_seq
+        broker._fill_seq = state.fill_seq
+        if state.order_seq < len(state.open_orders):
+            raise StateRestoreError("order_seq is behind the open orders")
+        broker._as_of = state.as_of
+        return broker
+
+    def snapshot(self) -> BrokerState:
+        """The whole state as plain records (copies), for the warehouse to persist."""
+        led = self._ledger
+        return BrokerState(
+            account_id=self.account_id,
+            initial_cash=led.initial_cash,
+            cash=led.cash,
+            realized_pnl=led.realized_total,
+            positions=self.positions(),
+            open_orders=[copy.copy(o) for o in self._open.values()],
+            client_order_ids=dict(self._by_client),
+            order_seq=self._order_seq,
+            fill_seq=self._fill_seq,
+            marks=self._finite_marks(),
+            as_of=self._as_of,
+            commissions=led.commissions,
+        )
+
+    def drain_changes(self) -> Changes:
+        """Orders created/changed and fills since the last call; resets the tracking."""
+        orders = [copy.copy(o) for o in self._changed.values()]
+        fills = self._new_fills
+        self._changed = {}
+        self._new_fills = []
+        return Changes(orders, fills)
+
+    # ---------------------------------------------------------------- orders
+    def submit(self, intents: Sequence[OrderIntent], now: datetime) -> SubmitResult:
+        """Validate and accept orders. A client_order_id seen before returns the existing
+        order (no second one). Rejections: INVALID_QUANTITY, INVALID_PRICE,
+        MISSING_LIMIT_PRICE, MISSING_STOP_PRICE, NO_VALID_QUOTE (a market order for a
+        symbol with no mark: mark or process quotes first), SHORT_SELLING_NOT_ALLOWED,
+        INSUFFICIENT_BUYING_POWER, DUPLICATE_CLIENT_ORDER_ID (an old order no longer held).
+        Rejected orders are recorded too (status rejected) and appear in drain_changes."""
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        self._as_of = now
+        accepted: list[Order] = []
+        rejections: list[Rejection] = []
+        if not intents:
+            return SubmitResult(accepted, rejections)
+        led = self._ledger
+        idx = led.indices([it.symbol for it in intents])
+        refs = self._reference_prices(intents, idx)
+        qtys = np.array([it.quantity for it in intents], dtype=np.float64)
+        est_comm = self.config.commission.total(qtys, qtys * np.nan_to_num(refs)).tolist()
+        res = self._reservations()
+        qty_now = led.qty
+        allow_short = self.config.allow_short
+        aid = self.account_id
+        for k, it in enumerate(intents):
+            cid = it.client_order_id
+            if cid is not None and cid in self._by_client:
+                oid = self._by_client[cid]
+                existing = self._open.get(oid) or self._closed.get(oid)
+                if existing is not None:
+                    accepted.append(existing)
+                else:
+                    rejections.append(
+                        Rejection(
+                            RejectReason.DUPLICATE_CLIENT_ORDER_ID,
+                            f"client_order_id {cid} already used by order {oid}",
+                            it.symbol,
+                            cid,
+                        )
+                    )
+                continue
+            self._order_seq += 1
+            seq = self._order_seq
+            if cid is None:
+                cid = f"{aid}-auto-{seq:08d}"
+            order = Order(
+                account_id=aid,
+                order_id=f"{aid}-O{seq:08d}",
+                client_order_id=cid,
+                created_at=now,
+                symbol=it.symbol,
+                side=it.side,
+                order_type=it.order_type,
+                time_in_force=it.time_in_force,
+                quantity=float(it.quantity),
+                limit_price=it.limit_price,
+                stop_price=it.stop_price,
+                updated_at=now,
+                strategy=it.strategy,
+            )
+            self._by_client[cid] = order.order_id
+            i = int(idx[k])
+            held = float(qty_now[i])
+            sign = it.side.sign
+            problem = _static_problem(it)
+            if problem is None:
+                ref = float(refs[k])
+                if math.isnan(ref):
+                    problem = (RejectReason.NO_VALID_QUOTE, f"no price known for {it.symbol}")
+                elif sign < 0 and not allow_short:
+                    long_left = res.long_after_sells.get(i, held)
+                    if it.quantity > long_left + QTY_EPS:
+                        problem = (
+                            RejectReason.SHORT_SELLING_NOT_ALLOWED,
+                            f"sell {it.quantity:g} {it.symbol} exceeds long {long_left:g}",
+                        )
+                if problem is None:
+                    need = res.cost(i, held, sign, it.quantity, ref)
+                    need = need + est_comm[k] if need > 0 else need
+                    if need > res.available + 1e-9:
+                        problem = (
+                            RejectReason.INSUFFICIENT_BUYING_POWER,
+                            f"needs {need:.2f}, buying power {max(res.available, 0.0):.2f}",
+                        )
+                    else:
+                        res.take(i, held, sign, it.quantity, need)
+            if problem is None:
+                transition(order, _S.ACCEPTED, now)
+                self._open[order.order_id] = order
+                accepted.append(order)
+            else:
+                transition(order, _S.REJECTED, now)
+                order.reject_reason = problem[0].value
+                self._retain(order)
+                rejections.append(Rejection(problem[0], problem[1], it.symbol, cid))
+            self._changed[order.order_id] = order
+        return SubmitResult(accepted, rejections)
+
+    def cancel(self, order_id: str, now: datetime) -> Order | Rejection:
+        """Cancel an open order; UNKNOWN_ORDER or ORDER_NOT_OPEN otherwise."""
+        order = self._open.get(order_id)
+        if order is None:
+            return self._not_open(order_id)
+        transition(order, _S.CANCELED, now)
+        self._close(order)
+        return order
+
+    def replace(
+        self,
+        order_id: str,
+        now: datetime,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+    ) -> Order | Rejection:
+        """Amend an open order in place (same order_id and queue position). The quantity is
+        the new total and must exceed what has filled; prices must suit the order type. An
+        amendment that would need more buying power than is left is rejected."""
+        order = self._open.get(order_id)
+        if order is None:
+            return self._not_open(order_id)
+        sym, cid = order.symbol, order.client_order_id
+        if quantity is not None and not (
+            math.isfinite(quantity) and quantity > order.filled_quantity + QTY_EPS
+        ):
+            return Rejection(
+                RejectReason.INVALID_QUANTITY,
+                f"quantity {quantity} must exceed filled {order.filled_quantity:g}",
+                sym,
+                cid,
+            )
+        for name, value, fits in (
+            (
+                "limit_price",
+                limit_price,
+                order.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT),
+            ),
+            ("stop_price", stop_price, order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)),
+        ):
+            if value is not None and not (fits and math.isfinite(value) and value > 0):
+                return Rejection(
+                    RejectReason.INVALID_PRICE,
+                    f"{name} {value} invalid for a {order.order_type} order",
+                    sym,
+                    cid,
+                )
+        amended = copy.copy(order)
+        if quantity is not None:
+            amended.quantity = float(quantity)
+        if limit_price is not None:
+            amended.limit_price = limit_price
+        if stop_price is not None:
+            amended.stop_price = stop_price
+        i = self._ledger.index[sym]
+        old = _order_ref(order, self._ledger.marks[i]) * order.remaining
+        new = _order_ref(amended, self._ledger.marks[i]) * amended.remaining
+        held = float(self._ledger.qty[i])
+        grows = (held >= 0) if order.side is Side.BUY else (held <= 0)
+        if grows and new > old:
+            available = self._buying_power()
+            if new - old > available + 1e-9:
+                return Rejection(
+                    RejectReason.INSUFFICIENT_BUYING_POWER,
+                    f"amendment needs {new - old:.2f} more, buying power {available:.2f}",
+                    sym,
+                    cid,
+                )
+        if order.side is Side.SELL and not self.config.allow_short and quantity is not None:
+            others = sum(
+                o.remaining for o in self._open.values() if o.symbol == sym and o.side is Side.SELL
+            )
+            if others - order.remaining + amended.remaining > held + QTY_EPS:
+                return Rejection(
+                    RejectReason.SHORT_SELLING_NOT_ALLOWED,
+                    f"sells of {sym} would exceed long {held:g}",
+                    sym,
+                    cid,
+                )
+        transition(order, order.status, now)
+        order.quantity = amended.quantity
+        order.limit_price = amended.limit_price
+        order.stop_price = amended.stop_price
+        self._changed[order.order_id] = order
+        return order
+
+    def expire_day_orders(self, now: datetime) -> list[Order]:
+        """End of session: every open DAY order expires. Returns the expired orders."""
+        expired = [o for o in self._open.values() if o.time_in_force is TimeInForce.DAY]
+        for o in expired:
+            transition(o, _S.EXPIRED, now)
+            self._close(o)
+        return expired
+
+    # ------------------------------------------------------------ market data
+    def mark(self, prices: Mapping[str, float] | pd.Series) -> None:
+        """Set marks (for valuation and market-order buying power); NaNs are ignored."""
+        items = prices.items()
+        led = self._ledger
+        for sym, px in items:
+            if px == px:
+                led.marks[led.index_of(str(sym))] = float(px)
+
+    def process_quotes(self, quotes: pd.DataFrame, now: datetime) -> list[Fill]:
+        """Fill open orders against one cross-section of quotes and update the marks.
+
+        Columns: symbol, bid, ask, bid_size, ask_size, last, volume, quote_ts, optional
+        bool `valid`. A row with valid False, a NaN/non-positive/crossed bid-ask, or a
+        quote_ts older than `staleness_seconds` at `now` never fills and never marks.
+        Buys fill at the ask, sells at the bid, plus slippage, rounded to the tick against
+        the trader and never past a limit; a fill takes at most the displayed size of its
+        side and `max_volume_share` of volume, shared first come first served. IOC and FOK
+        orders get this one chance: whatever does not fill is canceled (FOK all or none).
+        """
+        self._as_of = now
+        led = self._ledger
+        qidx = led.indices(quotes["symbol"].tolist())
+        bid = quotes["bid"].to_numpy(np.float64)
+        ask = quotes["ask"].to_numpy(np.float64)
+        last = quotes["last"].to_numpy(np.float64)
+        ts = quotes["quote_ts"]
+        if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+            ts = pd.to_datetime(ts, utc=True)
+        ts_ns = ts.dt.as_unit("ns").array.asi8
+        oldest = int(pd.Timestamp(now).as_unit("ns").value) - int(
+            self.config.staleness_seconds * _NS
+        )
+        with np.errstate(invalid="ignore"):
+            valid = (bid > 0) & (ask >= bid) & np.isfinite(ask) & (ts_ns >= oldest)
+        if "valid" in quotes.columns:
+            valid &= quotes["valid"].to_numpy(dtype=bool, na_value=False)
+        mid = (bid + ask) * 0.5
+        if self.config.mark_source is MarkSource.LAST:
+            mark = np.where(np.isfinite(last) & (last > 0), last, mid)
+        else:
+            mark = mid
+        led.marks[qidx[valid]] = mark[valid]
+        if not self._open:
+            return []
+
+        orders = list(self._open.values())
+        a = _order_arrays(orders, led.index)
+        row_of = np.full(led.n, -1, dtype=np.int64)
+        row_of[qidx] = np.arange(qidx.shape[0])
+        row = row_of[a.sym]
+        has = row >= 0
+        row = np.where(has, row, 0)
+        usable = has & valid[row]
+
+        trade = np.where(np.isfinite(last[row]) & (last[row] > 0), last[row], mid[row])
+        pending_stop = usable & ((a.code == STOP) | (a.code == STOP_LIMIT)) & ~a.triggered
+        fire = pending_stop & stops_triggered(a.sign, a.stop, trade)
+        for j in np.flatnonzero(fire).tolist():
+            orders[j].stop_triggered = True
+            self._changed[orders[j].order_id] = orders[j]
+        triggered = a.triggered | fire
+
+        ok, touch = quote_marketable(a.sign, a.code, triggered, a.limit, bid[row], ask[row])
+        ok &= usable
+        buy = a.sign > 0
+        size = np.where(buy, quotes["ask_size"].to_numpy(np.float64)[row],
+                        quotes["bid_size"].to_numpy(np.float64)[row])  # fmt: skip
+        size = np.where(np.isnan(size), np.inf, size)
+        volume = quotes["volume"].to_numpy(np.float64)[row]
+        cap = np.minimum(size, volume_cap(volume, self.config.max_volume_share))
+        want = np.where(ok, a.remaining, 0.0)
+        qty = allocate(a.sym * 2 + buy, want, cap)
+        qty = np.where(a.fok & (qty < a.remaining - QTY_EPS), 0.0, qty)
+        spread = ask[row] - bid[row]
+        price = self._execution_price(a, triggered, touch, qty, spread, volume)
+        fills = self._book(orders, a, qty, price, now)
+        immediate = np.flatnonzero(a.immediate)
+        self._cancel_immediate(immediate, orders, now, usable=usable, fok=a.fok)
+        return fills
+
+    def process_bar(self, bars: pd.DataFrame, now: datetime, fill_model: FillModel) -> list[Fill]:
+        """Fill open orders on one bar per symbol (columns symbol, open, high, low, close,
+        volume), then mark at the close. See `FillModel` for which orders take part."""
+        led = self._ledger
+        idx = led.indices(bars["symbol"].tolist())
+        return self.process_bar_arrays(
+            bars["open"].to_numpy(np.float64),
+            bars["high"].to_numpy(np.float64),
+            bars["low"].to_numpy(np.float64),
+            bars["close"].to_numpy(np.float64),
+            bars["volume"].to_numpy(np.float64),
+            now,
+            fill_model,
+            symbol_index=idx,
+        )
+
+    def process_bar_arrays(
+        self,
+        open_: FloatArray,
+        high: FloatArray,
+        low: FloatArray,
+        close: FloatArray,
+        volume: FloatArray,
+        now: datetime,
+        fill_model: FillModel,
+        symbol_index: IntArray | None = None,
+    ) -> list[Fill]:
+        """`process_bar` on arrays: element k belongs to symbol `symbols[symbol_index[k]]`,
+        or to `symbols[k]` when symbol_index is None (arrays aligned with the universe given
+        at construction). With no open orders this only updates marks: microseconds."""
+        self._as_of = now
+        led = self._ledger
+        if symbol_index is None and close.shape[0] > led.n:
+            raise ValueError(f"{close.shape[0]} prices for a universe of {led.n} symbols")
+        if not self._open:
+            self._mark_closes(close, symbol_index)
+            return []
+        if fill_model is FillModel.CLOSE:
+            open_ = high = low = close
+        orders = list(self._open.values())
+        a = _order_arrays(orders, led.index)
+        if symbol_index is None:
+            has = a.sym < close.shape[0]
+            row = np.where(has, a.sym, 0)
+        else:
+            row_of = np.full(led.n, -1, dtype=np.int64)
+            row_of[symbol_index] = np.arange(symbol_index.shape[0])
+            row = row_of[a.sym]
+            has = row >= 0
+            row = np.where(has, row, 0)
+        eligible = has & np.isfinite(close[row])
+        if fill_model is FillModel.NEXT_OPEN:
+            eligible &= np.array([o.created_at < now for o in orders], dtype=bool)
+        hits, base, fire = bar_prices(
+            a.sign, a.code, a.triggered, a.limit, a.stop, open_[row], high[row], low[row]
+        )
+        fire &= eligible
+        for j in np.flatnonzero(fire).tolist():
+            orders[j].stop_triggered = True
+            self._changed[orders[j].order_id] = orders[j]
+        triggered = a.triggered | fire
+        vol = volume[row]
+        want = np.where(hits & eligible, a.remaining, 0.0)
+        qty = allocate(a.sym, want, volume_cap(vol, self.config.max_volume_share))
+        qty = np.where(a.fok & (qty < a.remaining - QTY_EPS), 0.0, qty)
+        no_spread = np.full(len(orders), np.nan)
+        price = self._execution_price(a, triggered, base, qty, no_spread, vol)
+        fills = self._book(orders, a, qty, price, now)
+        self._mark_closes(close, symbol_index)
+        immediate = np.flatnonzero(a.immediate & eligible)
+        self._cancel_immediate(immediate, orders, now, usable=eligible, fok=a.fok)
+        return fills
+
+    # --------------------------------------------------------------- reading
+    def account(self) -> AccountSnapshot:
+        led = self._ledger
+        q, m, c = led.valuation()
+        value = q * m
+        pv = float(value.sum())
+        gross = float(np.abs(value).sum())
+        equity = led.cash + pv
+        return AccountSnapshot(
+            account_id=self.account_id,
+            cash=led.cash,
+            positions_value=pv,
+            equity=equity,
+            gross_exposure=gross,
+            net_exposure=pv,
+            realized_pnl=led.realized_total,
+            unrealized_pnl=float((q * (m - c)).sum()),
+            buying_power=max(0.0, self._reservations().available),
+            commissions=led.commissions,
+            initial_cash=led.initial_cash,
+        )
+
+    def positions(self) -> list[PositionRecord]:
+        """Open positions (non-zero), in symbol index order; a missing mark shows the cost."""
+        led = self._ledger
+        q, m, c = led.valuation()
+        return [
+            PositionRecord(
+                led.symbols[i], float(q[i]), float(c[i]), float(led.realized[i]), float(m[i])
+            )
+            for i in np.flatnonzero(q != 0).tolist()
+        ]
+
+    def open_orders(self) -> list[Order]:
+        """Open orders in creation (priority) order. The live objects: do not mutate."""
+        return list(self._open.values())
+
+    def get_order(self, order_id: str) -> Order | None:
+        return self._open.get(order_id) or self._closed.get(order_id)
+
+    def portfolio_view(self) -> PortfolioView:
+        acct = self.account()
+        led = self._ledger
+        q, _, c = led.valuation()
+        held = np.flatnonzero(q != 0).tolist()
+        syms = led.symbols
+        return PortfolioView(
+            cash=acct.cash,
+            equity=acct.equity,
+            buying_power=acct.buying_power,
+            gross_exposure=acct.gross_exposure,
+            net_exposure=acct.net_exposure,
+            positions={syms[i]: float(q[i]) for i in held},
+            avg_cost={syms[i]: float(c[i]) for i in held},
+            marks=self._finite_marks(),
+            open_order_count=len(self._open),
+        )
+
+    # -------------------------------------------------------------- internals
+    def _finite_marks(self) -> dict[str, float]:
+        led = self._ledger
+        marks = led.marks[: led.n].tolist()
+        return {s: v for s, v in zip(led.symbols, marks, strict=True) if v == v}
+
+    def _reference_prices(self, intents: Sequence[OrderIntent], idx: IntArray) -> FloatArray:
+        """Price an order is expected to trade at, for buying power: its limit, else its
+        stop, else the symbol's mark (NaN when unknown)."""
+        marks = self._ledger.marks[idx]
+        explicit = [
+            it.limit_price if it.limit_price is not None
+            else it.stop_price if it.stop_price is not None
+            else math.nan
+            for it in intents
+        ]  # fmt: skip
+        ex = np.array(explicit, dtype=np.float64)
+        return np.where(np.isnan(ex), marks, ex)
+
+    def _equity_gross(self) -> tuple[float, float]:
+        q, m, _ = self._ledger.valuation()
+        value = q * m
+        return self._ledger.cash + float(value.sum()), float(np.abs(value).sum())
+
+    def _reservations(self) -> _Reservations:
+        equity, gross = self._equity_gross()
+        res = _Reservations(equity * self.config.margin_multiplier - gross)
+        led = self._ledger
+        for o in self._open.values():
+            i = led.index[o.symbol]
+            held = float(led.qty[i])
+            ref = _order_ref(o, led.marks[i])
+            sign = o.side.sign
+            amount = res.cost(i, held, sign, o.remaining, 0.0 if math.isnan(ref) else ref)
+            res.take(i, held, sign, o.remaining, amount)
+        return res
+
+    def _buying_power(self) -> float:
+        return max(0.0, self._reservations().available)
+
+    def _execution_price(
+        self,
+        a: _OrderArrays,
+        triggered: np.ndarray,
+        base: FloatArray,
+        qty: FloatArray,
+        spread: FloatArray,
+        volume: FloatArray,
+    ) -> FloatArray:
+        """Base price plus slippage against the trader, rounded to the tick against the
+        trader, never past the limit of a limit-like order."""
+        cfg = self.config
+        concession = cfg.slippage.concession(base, qty, spread, volume)
+        raw = base + a.sign * concession
+        rounded = round_to_tick(raw, a.sign, cfg.tick_size)
+        limit_like = (a.code == LIMIT) | ((a.code == STOP_LIMIT) & triggered)
+        return cap_at_limit(rounded, a.sign, np.where(limit_like, a.limit, np.nan))
+
+    def _book(
+        self, orders: list[Order], a: _OrderArrays, qty: FloatArray, price: FloatArray,
+        now: datetime,
+    ) -> list[Fill]:  # fmt: skip
+        """Turn the chosen fill quantities into fills, order updates and ledger entries."""
+        sel = np.flatnonzero(qty > QTY_EPS)
+        if sel.shape[0] == 0:
+            return []
+        q = qty[sel]
+        p = price[sel]
+        done = a.filled[sel]
+        cum_q = done + q
+        cum_notional = done * a.avg[sel] + q * p
+        comm = self.config.commission.total(cum_q, cum_notional) - a.commission[sel]
+        comm = np.maximum(comm, 0.0)
+        self._ledger.apply(a.sym[sel], a.sign[sel] * q, p, comm)
+        new_avg = cum_notional / cum_q
+        aid = self.account_id
+        seq = self._fill_seq
+        fills: list[Fill] = []
+        append = fills.append
+        changed = self._changed
+        for j, qj, pj, cj, fq, av in zip(
+            sel.tolist(), q.tolist(), p.tolist(), comm.tolist(), cum_q.tolist(), new_avg.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            o = orders[j]
+            seq += 1
+            full = fq >= o.quantity - QTY_EPS
+            o.filled_quantity = o.quantity if full else fq
+            o.avg_fill_price = av
+            o.commission += cj
+            transition(o, _S.FILLED if full else _S.PARTIALLY_FILLED, now)
+            changed[o.order_id] = o
+            if full:
+                self._close(o)
+            append(Fill(aid, f"{aid}-F{seq:08d}", o.order_id, now, o.symbol, o.side, qj, pj, cj))
+        self._fill_seq = seq
+        self._new_fills.extend(fills)
+        return fills
+
+    def _mark_closes(self, close: FloatArray, symbol_index: IntArray | None) -> None:
+        ok = np.isfinite(close)
+        if symbol_index is None:
+            np.copyto(self._ledger.marks[: close.shape[0]], close, where=ok)
+        else:
+            self._ledger.marks[symbol_index[ok]] = close[ok]
+
+    def _cancel_immediate(
+        self,
+        which: IntArray,
+        orders: list[Order],
+        now: datetime,
+        usable: np.ndarray,
+        fok: np.ndarray,
+    ) -> None:
+        """IOC/FOK orders that had their chance: cancel whatever is still open."""
+        for j in which.tolist():
+            o = orders[j]
+            if not o.status.is_open:
+                continue
+            if not usable[j]:
+                o.reject_reason = RejectReason.NO_VALID_QUOTE.value
+            elif fok[j]:
+                o.reject_reason = RejectReason.FOK_NOT_FILLABLE.value
+            transition(o, _S.CANCELED, now)
+            self._close(o)
+
+    def _close(self, order: Order) -> None:
+        self._open.pop(order.order_id, None)
+        self._changed[order.order_id] = order
+        self._retain(order)
+
+    def _retain(self, order: Order) -> None:
+        closed = self._closed
+        closed[order.order_id] = order
+        if len(closed) > self.config.closed_order_retention:
+            del closed[next(iter(closed))]
+
+    def _not_open(self, order_id: str) -> Rejection:
+        known = self._closed.get(order_id)
+        if known is None:
+            return Rejection(RejectReason.UNKNOWN_ORDER, f"no order {order_id}")
+        return Rejection(
+            RejectReason.ORDER_NOT_OPEN,
+            f"order {order_id} is {known.status}",
+            known.symbol,
+            known.client_order_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _OrderArrays:
+    sym: IntArray
+    sign: FloatArray
+    code: IntArray
+    limit: FloatArray
+    stop: FloatArray
+    remaining: FloatArray
+    filled: FloatArray
+    avg: FloatArray
+    commission: FloatArray
+    triggered: np.ndarray
+    fok: np.ndarray
+    immediate: np.ndarray
+
+
+def _order_arrays(orders: list[Order], index: dict[str, int]) -> _OrderArrays:
+    """Columns of the open orders, aligned with `orders` (creation order)."""
+    n = len(orders)
+    f8 = np.float64
+    nan = math.nan
+    qty = np.fromiter((o.quantity for o in orders), f8, n)
+    filled = np.fromiter((o.filled_quantity for o in orders), f8, n)
+    tif = [o.time_in_force for o in orders]
+    fok = np.fromiter((t is TimeInForce.FOK for t in tif), bool, n)
+    return _OrderArrays(
+        sym=np.fromiter((index[o.symbol] for o in orders), np.int64, n),
+        sign=np.fromiter((o.side.sign for o in orders), f8, n),
+        code=np.fromiter((TYPE_CODES[o.order_type] for o in orders), np.int64, n),
+        limit=np.fromiter((nan if o.limit_price is None else o.limit_price for o in orders), f8, n),
+        stop=np.fromiter((nan if o.stop_price is None else o.stop_price for o in orders), f8, n),
+        remaining=qty - filled,
+        filled=filled,
+        avg=np.fromiter((o.avg_fill_price or 0.0 for o in orders), f8, n),
+        commission=np.fromiter((o.commission for o in orders), f8, n),
+        triggered=np.fromiter((o.stop_triggered for o in orders), bool, n),
+        fok=fok,
+        immediate=fok | np.fromiter((t is TimeInForce.IOC for t in tif), bool, n),
+    )
+
+
+def _order_ref(order: Order, mark: float) -> float:
+    if order.limit_price is not None:
+        return order.limit_price
+    if order.stop_price is not None:
+        return order.stop_price
+    return float(mark)
+
+
+def _static_problem(it: OrderIntent) -> tuple[RejectReason, str] | None:
+    """Checks that need nothing but the intent itself."""
+    q = it.quantity
+    if not (isinstance(q, (int, float)) and math.isfinite(q) and q > 0):
+        return RejectReason.INVALID_QUANTITY, f"quantity {q!r} must be a positive number"
+    t = it.order_type
+    if t is OrderType.LIMIT or t is OrderType.STOP_LIMIT:
+        if it.limit_price is None:
+            return RejectReason.MISSING_LIMIT_PRICE, f"{t} order needs a limit_price"
+        if not (math.isfinite(it.limit_price) and it.limit_price > 0):
+            return RejectReason.INVALID_PRICE, f"limit_price {it.limit_price!r} must be > 0"
+    elif it.limit_price is not None:
+        return RejectReason.INVALID_PRICE, f"{t} order takes no limit_price"
+    if t is OrderType.STOP or t is OrderType.STOP_LIMIT:
+        if it.stop_price is None:
+            return RejectReason.MISSING_STOP_PRICE, f"{t} order needs a stop_price"
+        if not (math.isfinite(it.stop_price) and it.stop_price > 0):
+            return RejectReason.INVALID_PRICE, f"stop_price {it.stop_price!r} must be > 0"
+    elif it.stop_price is not None:
+        return RejectReason.INVALID_PRICE, f"{t} order takes no stop_price"
+    return None
+
+
+__all__ = ["Changes", "FillModel", "PaperBroker", "SubmitResult"]
