@@ -1,0 +1,392 @@
+"""One trading interval written in one transaction, exactly once.
+
+`commit_interval` writes the interval's quotes, new and changed orders, fills, position
+snapshots, the equity snapshot, risk events, alert outbox rows and, last, the interval marker
+`intervals(account_id, as_of)`, between one BEGIN and one COMMIT. DuckDB's write-ahead log
+makes that all-or-nothing across crashes: a process killed anywhere before COMMIT leaves no
+trace of the interval, one killed after it leaves all of it.
+
+Exactly once: the marker is checked inside the same transaction, and an interval already
+committed is a no-op that returns the summary stored with it. Primary keys enforce it a
+second time: quotes, fills, positions, equity, risk events and alerts are inserted with
+`ON CONFLICT DO NOTHING`, orders are upserted to their latest state by `order_id`.
+
+Writes are set-based: each table gets one `INSERT ... SELECT` from a registered DataFrame.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from paper_broker.enums import TradingState
+from paper_broker.records import BrokerState, Fill, Order, PositionRecord
+from warehouse.connection import DEFAULT_TIMEOUT, connect
+from warehouse.frames import (
+    ORDER_COLUMNS,
+    fills_frame,
+    orders_frame,
+    positions_frame,
+    rows_frame,
+    utc_series,
+)
+
+QUOTE_COLUMNS = (
+    "account_id", "as_of", "symbol", "bid", "ask", "bid_size", "ask_size", "last", "volume",
+    "quote_ts", "provider", "valid", "flag_reason",
+)  # fmt: skip
+RISK_EVENT_COLUMNS = (
+    "account_id", "event_id", "ts", "rule", "symbol", "reason", "detail", "value",
+    "limit_value", "state_before", "state_after",
+)  # fmt: skip
+ALERT_COLUMNS = (
+    "account_id", "alert_id", "created_at", "kind", "level", "title", "text", "payload_json",
+    "status", "attempts", "last_error", "sent_at", "slack_ts",
+)  # fmt: skip
+
+Stage = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EquityRow:
+    """The account at one instant, in account currency."""
+
+    ts: datetime
+    cash: float
+    positions_value: float
+    equity: float
+    gross_exposure: float
+    net_exposure: float
+    realized_pnl: float
+    unrealized_pnl: float
+
+    @classmethod
+    def from_state(cls, state: BrokerState, ts: datetime) -> EquityRow:
+        """Value the state's positions at their market prices (vectorised)."""
+        qty = np.array([p.quantity for p in state.positions], dtype=np.float64)
+        mark = np.array([p.market_price for p in state.positions], dtype=np.float64)
+        avg = np.array([p.avg_cost for p in state.positions], dtype=np.float64)
+        value = qty * mark
+        positions_value = float(value.sum())
+        return cls(
+            ts=ts,
+            cash=state.cash,
+            positions_value=positions_value,
+            equity=state.cash + positions_value,
+            gross_exposure=float(np.abs(value).sum()),
+            net_exposure=positions_value,
+            realized_pnl=state.realized_pnl,
+            unrealized_pnl=float((qty * (mark - avg)).sum()),
+        )
+
+
+@dataclass(frozen=True)
+class IntervalCommit:
+    """Everything one trading interval produced, as the flow hands it to the warehouse.
+
+    `state` is the broker state after the interval; its open orders are upserted with
+    `orders`, and `positions`/`equity` default to values derived from it. `quotes` is the
+    interval's cross-section (columns of the `quotes` table; `account_id` and `as_of` are
+    filled in; unknown columns are dropped). `risk_events` and `alerts` are rows with the
+    columns of their tables; missing ids are made deterministic from (account, as_of, n).
+    `trading_state` records a change the risk guard made during the interval.
+    """
+
+    account_id: str
+    as_of: datetime
+    session_date: date | None
+    state: BrokerState
+    quotes: pd.DataFrame | None = None
+    orders: Sequence[Order] = ()
+    fills: Sequence[Fill] = ()
+    positions: Sequence[PositionRecord] | None = None
+    equity: EquityRow | None = None
+    risk_events: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None
+    alerts: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None
+    trading_state: tuple[TradingState, str] | None = None
+    n_rejections: int = 0
+    gap_intervals: int = 0
+    status: str = "committed"
+    committed_at: datetime | None = None
+    initial_cash: float | None = None
+    config_json: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """`committed` is False when the interval had been committed before; `summary` is what
+    is stored for it either way."""
+
+    committed: bool
+    summary: dict[str, Any]
+
+
+def commit_interval(
+    target: str | Path | duckdb.DuckDBPyConnection,
+    commit: IntervalCommit,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_stage: Stage | None = None,
+) -> CommitResult:
+    """Write `commit` atomically; see the module docstring.
+
+    `target` is a database path (a short-lived writer connection is opened with `timeout`,
+    raising `WarehouseBusy` with nothing written if the file stays locked) or an open
+    read-write connection outside any transaction. `on_stage(name)` is called inside the
+    transaction after each table is written and once after COMMIT: progress tracing, and the
+    seam the crash tests use to stop a process at a known point.
+    """
+    if isinstance(target, duckdb.DuckDBPyConnection):
+        return _commit(target, commit, on_stage)
+    with connect(target, timeout=timeout) as conn:
+        return _commit(conn, commit, on_stage)
+
+
+def _commit(
+    conn: duckdb.DuckDBPyConnection, commit: IntervalCommit, on_stage: Stage | None
+) -> CommitResult:
+    stage = on_stage or (lambda name: None)
+    started = time.perf_counter()
+    account, as_of = commit.account_id, _utc(commit.as_of)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        done = conn.execute(
+            "SELECT summary_json FROM intervals WHERE account_id = ? AND as_of = ?",
+            [account, as_of],
+        ).fetchone()
+        if done is not None:
+            conn.execute("ROLLBACK")
+            return CommitResult(False, json.loads(done[0]) if done[0] else {})
+
+        state = commit.state
+        conn.execute(
+            "INSERT INTO accounts VALUES (?, ?, ?, 'paper', ?) ON CONFLICT DO NOTHING",
+            [
+                account,
+                as_of,
+                commit.initial_cash if commit.initial_cash is not None else state.initial_cash,
+                commit.config_json,
+            ],
+        )
+
+        quotes = _quotes(commit.quotes, account, as_of)
+        insert_frame(conn, "quotes", quotes, QUOTE_COLUMNS)
+        stage("quotes")
+
+        orders = orders_frame([*commit.orders, *state.open_orders])
+        upsert_orders(conn, orders)
+        stage("orders")
+
+        insert_frame(conn, "fills", fills_frame(commit.fills))
+        stage("fills")
+
+        positions = commit.positions if commit.positions is not None else state.positions
+        insert_frame(conn, "positions", positions_frame(account, as_of, positions))
+        stage("positions")
+
+        equity = commit.equity or EquityRow.from_state(state, as_of)
+        insert_frame(conn, "equity", _equity_frame(account, equity))
+        stage("equity")
+
+        risk = _with_ids(rows_frame(commit.risk_events), account, as_of, "event_id", "ts", "risk")
+        insert_frame(conn, "risk_events", risk, RISK_EVENT_COLUMNS)
+        stage("risk_events")
+
+        alerts = alerts_frame(rows_frame(commit.alerts), account, as_of)
+        insert_frame(conn, "alerts", alerts, ALERT_COLUMNS)
+        stage("alerts")
+
+        if commit.trading_state is not None:
+            new_state, reason = commit.trading_state
+            conn.execute(
+                "INSERT INTO trading_state VALUES (?, ?, ?, ?, 'guard') ON CONFLICT DO NOTHING",
+                [account, as_of, TradingState(new_state).value, reason],
+            )
+            stage("trading_state")
+
+        valid = quotes["valid"] if "valid" in quotes else pd.Series(True, index=quotes.index)
+        summary: dict[str, Any] = {
+            "account_id": account,
+            "as_of": as_of.isoformat(),
+            "status": commit.status,
+            "n_quotes": len(quotes),
+            "n_valid_quotes": int(valid.fillna(False).astype(bool).sum()),
+            "n_orders": len(orders),
+            "n_fills": len(commit.fills),
+            "n_rejections": commit.n_rejections,
+            "n_positions": len(positions),
+            "n_risk_events": len(risk),
+            "n_alerts": len(alerts),
+            "gap_intervals": commit.gap_intervals,
+            "cash": equity.cash,
+            "equity": equity.equity,
+            **commit.extra,
+        }
+        committed_at = _utc(commit.committed_at or datetime.now(UTC))
+        commit_ms = (time.perf_counter() - started) * 1000
+        conn.execute(
+            "INSERT INTO intervals (account_id, as_of, status, committed_at, session_date, "
+            "n_quotes, n_valid_quotes, n_orders, n_fills, n_rejections, gap_intervals, "
+            "state_json, summary_json, commit_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                account,
+                as_of,
+                commit.status,
+                committed_at,
+                commit.session_date,
+                summary["n_quotes"],
+                summary["n_valid_quotes"],
+                summary["n_orders"],
+                summary["n_fills"],
+                commit.n_rejections,
+                commit.gap_intervals,
+                state_json(state),
+                json.dumps(summary, default=str),
+                commit_ms,
+            ],
+        )
+        stage("interval")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    stage("committed")
+    return CommitResult(True, summary)
+
+
+def state_json(state: BrokerState) -> str:
+    """The parts of a `BrokerState` the tables cannot hold. Positions live in `positions`,
+    orders (and so the client order id index) in `orders`; floats round-trip exactly
+    through JSON (`repr`)."""
+    return json.dumps(
+        {
+            "initial_cash": state.initial_cash,
+            "cash": state.cash,
+            "realized_pnl": state.realized_pnl,
+            "order_seq": state.order_seq,
+            "fill_seq": state.fill_seq,
+            "marks": state.marks,
+            "open_order_ids": [o.order_id for o in state.open_orders],
+            "position_symbols": [p.symbol for p in state.positions],
+            "as_of": state.as_of.isoformat() if state.as_of else None,
+        }
+    )
+
+
+def insert_frame(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    conflict: str = "ON CONFLICT DO NOTHING",
+) -> None:
+    """One set-based `INSERT ... BY NAME SELECT` of `frame` into `table`; `columns` limits
+    the frame to the table's columns. Empty frames write nothing."""
+    if frame.empty:
+        return
+    if columns is not None:
+        frame = frame[[c for c in frame.columns if c in columns]]
+    view = f"_incoming_{table}"
+    conn.register(view, frame)
+    try:
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view} {conflict}")
+    finally:
+        conn.unregister(view)
+
+
+_ORDER_UPDATES = ", ".join(
+    f"{c} = excluded.{c}"
+    for c in ORDER_COLUMNS
+    if c not in ("account_id", "order_id", "client_order_id", "created_at")
+)
+
+
+def upsert_orders(conn: duckdb.DuckDBPyConnection, orders: pd.DataFrame) -> None:
+    """Insert new orders and move changed ones to their latest state. A different order
+    reusing a client order id violates UNIQUE(account_id, client_order_id) and raises."""
+    insert_frame(
+        conn,
+        "orders",
+        orders,
+        conflict=f"ON CONFLICT (account_id, order_id) DO UPDATE SET {_ORDER_UPDATES}",
+    )
+
+
+def alerts_frame(frame: pd.DataFrame, account_id: str, as_of: datetime) -> pd.DataFrame:
+    """Outbox rows with defaults: deterministic `alert_id` `{account}:{as_of}:{kind}:{n}`,
+    `created_at` = as_of, status pending, no attempts; a `payload` dict becomes JSON."""
+    if frame.empty:
+        return frame
+    out = frame.copy()
+    if "payload" in out and "payload_json" not in out:
+        out["payload_json"] = [json.dumps(p, default=str) for p in out.pop("payload")]
+    if "alert_id" not in out:
+        n = out.groupby("kind").cumcount()
+        out["alert_id"] = [
+            f"{account_id}:{as_of.isoformat()}:{k}:{i}" for k, i in zip(out["kind"], n, strict=True)
+        ]
+    out["account_id"] = account_id
+    if "created_at" not in out:
+        out["created_at"] = utc_series([as_of] * len(out))
+    for column, default in (("status", "pending"), ("attempts", 0), ("level", "info")):
+        if column not in out:
+            out[column] = default
+    return out
+
+
+def _with_ids(
+    frame: pd.DataFrame, account_id: str, as_of: datetime, id_col: str, ts_col: str, kind: str
+) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    out = frame.copy()
+    out["account_id"] = account_id
+    if id_col not in out:
+        out[id_col] = [f"{account_id}:{as_of.isoformat()}:{kind}:{i}" for i in range(len(out))]
+    if ts_col not in out:
+        out[ts_col] = utc_series([as_of] * len(out))
+    return out
+
+
+def _quotes(quotes: pd.DataFrame | None, account_id: str, as_of: datetime) -> pd.DataFrame:
+    if quotes is None or quotes.empty:
+        return pd.DataFrame({"symbol": pd.Series([], dtype=object)})
+    out = quotes.reset_index(drop="symbol" in quotes.columns)
+    if "quote_ts" not in out and "timestamp" in out:
+        out = out.rename(columns={"timestamp": "quote_ts"})
+    out["account_id"] = account_id
+    out["as_of"] = utc_series([as_of] * len(out))
+    return out
+
+
+def _equity_frame(account_id: str, row: EquityRow) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account_id": [account_id],
+            "ts": utc_series([_utc(row.ts)]),
+            "cash": [row.cash],
+            "positions_value": [row.positions_value],
+            "equity": [row.equity],
+            "gross_exposure": [row.gross_exposure],
+            "net_exposure": [row.net_exposure],
+            "realized_pnl": [row.realized_pnl],
+            "unrealized_pnl": [row.unrealized_pnl],
+        }
+    )
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        raise ValueError(f"naive datetime {ts.isoformat()}: warehouse times must be tz-aware")
+    return ts.astimezone(UTC)

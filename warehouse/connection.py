@@ -1,0 +1,132 @@
+"""Lock-aware connections to the warehouse file.
+
+How to query safely while the scheduler runs
+--------------------------------------------
+DuckDB lets one process write a file, or many processes read it, never both at once. The
+trading flow writes once per interval, in one short transaction, and Prefect runs each flow
+run in its own process; you read the same file for analytics. So:
+
+- Writers (the flows, `papertrade kill-switch`) use `connect(path)`: a short-lived read-write
+  connection. They first take the writer-intent lock (`<db>.writer.lock`, see
+  `warehouse.locking`), then retry DuckDB's own file lock with exponential backoff for up to
+  `timeout` seconds (`[warehouse] lock_timeout_seconds`, default 30), then raise
+  `WarehouseBusy` having written nothing.
+- Readers use `connect(path, read_only=True)` (or `papertrade sql`, `warehouse.query`): they
+  wait while a writer has declared its intent, open read-only, and should close promptly. A
+  reader that keeps a connection open blocks every writer for that long.
+- The duckdb CLI or a notebook that opens the file directly does not see the intent lock. Open
+  it read-only (`duckdb -readonly papertrade.duckdb`,
+  `duckdb.connect(path, read_only=True)`) and close it between questions; or copy the file
+  and query the copy (`cp papertrade.duckdb /tmp/snapshot.duckdb` between intervals is a
+  consistent snapshot as long as no writer is inside, e.g. run it through
+  `connect(path, read_only=True)` first). Never keep a read-write session open on the live
+  file: the next interval would fail with `WarehouseBusy` after the timeout.
+
+Every connection uses `TimeZone='UTC'`, so `TIMESTAMPTZ` values come back as UTC datetimes.
+Writers bring the schema up to date (`warehouse.schema.migrate`) before they are handed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from warehouse import schema
+from warehouse.errors import DatabaseNotFound, SchemaTooNew, WarehouseBusy
+from warehouse.locking import Backoff, pass_reader_gate, writer_intent
+
+DEFAULT_TIMEOUT = 30.0
+
+
+def _is_lock_conflict(exc: duckdb.Error) -> bool:
+    return "lock" in str(exc).lower()
+
+
+@contextmanager
+def connect(
+    path: str | Path,
+    read_only: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    external_access: bool = True,
+    migrate: bool = True,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for the duration of a `with` block, then close it.
+
+    Writers hold the writer-intent lock for the whole block, so keep the block short.
+    `external_access=False` (readers only) forbids file and network access from SQL
+    (`read_csv`, `COPY`, `ATTACH`, extensions) and locks the configuration.
+
+    Raises `WarehouseBusy` when the locks were not obtained within `timeout` seconds,
+    `DatabaseNotFound` for a reader whose file does not exist (it is not created), and
+    `SchemaTooNew` for a writer of a file written by a newer papertrade.
+    """
+    db_path = Path(path)
+    backoff = Backoff(timeout)
+    if read_only:
+        if not db_path.is_file():
+            raise DatabaseNotFound(db_path)
+        conn = _open_reader(db_path, backoff, timeout, external_access)
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with writer_intent(db_path, backoff) as acquired:
+        if not acquired:
+            raise WarehouseBusy(db_path, timeout, "another writer holds the intent lock")
+        conn = _open_writer(db_path, backoff, timeout)
+        try:
+            if migrate:
+                _migrate(conn, db_path)
+            yield conn
+        finally:
+            conn.close()
+
+
+def _open_writer(db_path: Path, backoff: Backoff, timeout: float) -> duckdb.DuckDBPyConnection:
+    while True:
+        try:
+            conn = duckdb.connect(str(db_path))
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc):
+                raise
+            if not backoff.sleep():
+                raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
+            continue
+        conn.execute("SET TimeZone = 'UTC'")
+        return conn
+
+
+def _open_reader(
+    db_path: Path, backoff: Backoff, timeout: float, external_access: bool
+) -> duckdb.DuckDBPyConnection:
+    config = {} if external_access else {"enable_external_access": False}
+    while True:
+        if not pass_reader_gate(db_path, backoff):
+            raise WarehouseBusy(db_path, timeout, "a writer holds the intent lock")
+        try:
+            conn = duckdb.connect(str(db_path), read_only=True, config=config)
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc):
+                raise
+            if not backoff.sleep():
+                raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
+            continue
+        conn.execute("SET TimeZone = 'UTC'")
+        if not external_access:
+            conn.execute("SET lock_configuration = true")
+        return conn
+
+
+def _migrate(conn: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    found = schema.current_version(conn)
+    if found > schema.LATEST_VERSION:
+        raise SchemaTooNew(db_path, found, schema.LATEST_VERSION)
+    if found < schema.LATEST_VERSION:
+        schema.migrate(conn)

@@ -1,0 +1,51 @@
+"""Warehouse errors.
+
+PapertradeError (papertrade.errors)
+ ├── WarehouseError          the warehouse cannot do what was asked: exit 1
+ │    ├── WarehouseBusy      the file stayed locked by another process for the whole timeout
+ │    └── SchemaTooNew       the file was written by a newer papertrade
+ └── UserError
+      ├── DatabaseNotFound   a read was asked of a file that does not exist
+      └── ReadOnlySqlError   `papertrade sql` got a statement that could write or reach outside
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from papertrade.errors import PapertradeError, UserError
+
+
+class WarehouseError(PapertradeError):
+    """Base of the warehouse's failures (not bad input)."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process held the database for longer than `timeout` seconds; nothing was
+    written."""
+
+    def __init__(self, path: Path, timeout: float, holder: str = "") -> None:
+        detail = f" ({holder})" if holder else ""
+        super().__init__(f"warehouse {path} is busy: lock not acquired in {timeout:g} s{detail}")
+        self.path = path
+        self.timeout = timeout
+
+
+class SchemaTooNew(WarehouseError):
+    def __init__(self, path: Path, found: int, known: int) -> None:
+        super().__init__(
+            f"warehouse {path} has schema v{found}, newer than this papertrade (v{known}); "
+            "upgrade papertrade"
+        )
+        self.found = found
+        self.known = known
+
+
+class DatabaseNotFound(UserError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"database file not found: {path}")
+        self.path = path
+
+
+class ReadOnlySqlError(UserError):
+    """A statement `papertrade sql` refuses: anything but one SELECT/EXPLAIN, or a file read."""

@@ -1,0 +1,90 @@
+"""The writer-intent lock: a file next to the database that lets a writer win against
+readers polling in a tight loop.
+
+DuckDB itself allows one read-write process or many read-only ones per file. A writer that
+merely retries `duckdb.connect` loses against readers that open and close all the time: there
+is nearly always one of them holding the file. So the writer first takes an exclusive
+`fcntl.flock` on `<db>.writer.lock` (its intent), and every cooperating reader passes through
+a shared lock on that same file before it opens the database. While a writer's intent is held,
+new readers wait at the gate; readers already inside finish and close, and the writer gets in.
+
+`flock` locks belong to an open file description, so they also exclude threads of one process
+that open the file separately, and the kernel drops them when a process dies (SIGKILL
+included): a crashed writer never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# Backoff between attempts: starts small so an uncontended wait costs milliseconds, capped so a
+# long wait does not overshoot the moment the lock frees by much.
+FIRST_DELAY = 0.002
+MAX_DELAY = 0.1
+
+
+def intent_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".writer.lock")
+
+
+class Backoff:
+    """Exponential backoff with jitter until a monotonic deadline.
+
+    `sleep()` returns False once the deadline has passed (without sleeping past it)."""
+
+    def __init__(self, timeout: float, rng: random.Random | None = None) -> None:
+        self.deadline = time.monotonic() + max(timeout, 0.0)
+        self._delay = FIRST_DELAY
+        self._rng = rng or random.Random()
+
+    def sleep(self) -> bool:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(left, self._delay * self._rng.uniform(0.5, 1.0)))
+        self._delay = min(self._delay * 2, MAX_DELAY)
+        return True
+
+
+def _acquire(fd: int, mode: int, backoff: Backoff) -> bool:
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if not backoff.sleep():
+                return False
+
+
+@contextmanager
+def writer_intent(db_path: Path, backoff: Backoff) -> Iterator[bool]:
+    """Hold the exclusive intent lock for the block. Yields False if it was not acquired
+    before the backoff's deadline (the caller raises `WarehouseBusy`)."""
+    fd = os.open(intent_path(db_path), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        acquired = _acquire(fd, fcntl.LOCK_EX, backoff)
+        yield acquired
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def pass_reader_gate(db_path: Path, backoff: Backoff) -> bool:
+    """Wait until no writer holds its intent, then return at once: readers take the shared
+    lock only for an instant so they never hold a writer up. Returns False on timeout.
+
+    Without the lock file (no writer has ever run, or a read-only directory) there is nobody
+    to wait for."""
+    try:
+        fd = os.open(intent_path(db_path), os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        return _acquire(fd, fcntl.LOCK_SH, backoff)
+    finally:
+        os.close(fd)

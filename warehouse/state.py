@@ -1,0 +1,122 @@
+"""Bring a paper broker back exactly as it was after its last committed interval.
+
+The interval marker's `state_json` holds cash, realized P&L, id counters, marks and which
+orders were open; positions come from that interval's `positions` snapshot, open orders from
+`orders` (their latest state), and the client order id index from every order the account
+ever placed (each order is written in the interval that created it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from paper_broker.enums import OrderStatus, OrderType, Side, TimeInForce
+from paper_broker.errors import StateRestoreError
+from paper_broker.records import BrokerState, Order, PositionRecord
+from warehouse.frames import ORDER_COLUMNS
+
+
+def load_broker_state(conn: duckdb.DuckDBPyConnection, account_id: str) -> BrokerState | None:
+    """The state after `account_id`'s latest interval (by `as_of`), or None if it has none.
+
+    Raises `StateRestoreError` when the tables disagree with the marker (an open order or a
+    position it names is missing): restoring half a broker would trade on a wrong book."""
+    row = conn.execute(
+        "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND state_json IS NOT NULL "
+        "ORDER BY as_of DESC LIMIT 1",
+        [account_id],
+    ).fetchone()
+    if row is None:
+        return None
+    as_of, raw = row
+    saved = json.loads(raw)
+
+    positions = _positions(conn, account_id, as_of, saved["position_symbols"])
+    open_orders = _orders(conn, account_id, saved["open_order_ids"])
+    client_ids = dict(
+        conn.execute(
+            "SELECT client_order_id, order_id FROM orders WHERE account_id = ? "
+            "ORDER BY created_at, order_id",
+            [account_id],
+        ).fetchall()
+    )
+    return BrokerState(
+        account_id=account_id,
+        initial_cash=saved["initial_cash"],
+        cash=saved["cash"],
+        realized_pnl=saved["realized_pnl"],
+        positions=positions,
+        open_orders=open_orders,
+        client_order_ids=client_ids,
+        order_seq=saved["order_seq"],
+        fill_seq=saved["fill_seq"],
+        marks=dict(saved["marks"]),
+        as_of=datetime.fromisoformat(saved["as_of"]) if saved["as_of"] else None,
+    )
+
+
+def _positions(
+    conn: duckdb.DuckDBPyConnection, account_id: str, ts: datetime, symbols: list[str]
+) -> list[PositionRecord]:
+    rows = conn.execute(
+        "SELECT symbol, quantity, avg_cost, realized_pnl, market_price FROM positions "
+        "WHERE account_id = ? AND ts = ?",
+        [account_id, ts],
+    ).fetchall()
+    by_symbol = {r[0]: PositionRecord(*r) for r in rows}
+    missing = [s for s in symbols if s not in by_symbol]
+    if missing:
+        raise StateRestoreError(f"{account_id} at {ts}: positions missing for {missing}")
+    return [by_symbol[s] for s in symbols]
+
+
+def _orders(conn: duckdb.DuckDBPyConnection, account_id: str, ids: list[str]) -> list[Order]:
+    if not ids:
+        return []
+    cursor = conn.execute(
+        f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders "
+        "WHERE account_id = ? AND list_contains(?, order_id)",
+        [account_id, ids],
+    )
+    by_id = {r[1]: _order(dict(zip(ORDER_COLUMNS, r, strict=True))) for r in cursor.fetchall()}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise StateRestoreError(f"{account_id}: open orders missing from the warehouse: {missing}")
+    return [by_id[i] for i in ids]
+
+
+def _order(row: dict[str, Any]) -> Order:
+    return Order(
+        account_id=row["account_id"],
+        order_id=row["order_id"],
+        client_order_id=row["client_order_id"],
+        created_at=_aware(row["created_at"]),
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        order_type=OrderType(row["order_type"]),
+        time_in_force=TimeInForce(row["time_in_force"]),
+        quantity=row["quantity"],
+        limit_price=_num(row["limit_price"]),
+        stop_price=_num(row["stop_price"]),
+        status=OrderStatus(row["status"]),
+        filled_quantity=row["filled_quantity"],
+        avg_fill_price=_num(row["avg_fill_price"]),
+        reject_reason=row["reject_reason"],
+        updated_at=_aware(row["updated_at"]) if row["updated_at"] is not None else None,
+        stop_triggered=bool(row["stop_triggered"]),
+        strategy=row["strategy"] or "",
+    )
+
+
+def _num(value: float | None) -> float | None:
+    # a missing price is NULL in the table; a NaN would be a broken record, restore it as None
+    return None if value is None or math.isnan(value) else value
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts.astimezone(UTC)
