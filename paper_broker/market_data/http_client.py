@@ -1,0 +1,155 @@
+"""The HTTP plumbing Polygon and Alpaca share: one client, retries, and error mapping.
+
+Retries (up to `max_retries` after the first attempt) on connection errors and timeouts,
+429 (waiting `Retry-After` when given) and 5xx, with exponential backoff and jitter:
+attempt k waits `backoff_base * 2**k`, scaled by a random factor in [0.5, 1], capped at
+`backoff_max`. 401/403 raise `ProviderAuthError` naming the environment variables that hold
+the key (never the key); other 4xx raise `ProviderRequestError` at once; a 2xx body that is
+not JSON raises `MalformedResponse`.
+
+The transport and the sleep function are constructor arguments: tests pass
+`httpx.MockTransport` or point `base_url` at a loopback fake, and a sleep that records.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from paper_broker.market_data.errors import (
+    MalformedResponse,
+    ProviderAuthError,
+    ProviderRequestError,
+    ProviderUnavailable,
+)
+
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+
+
+class HttpSource:
+    """A JSON-over-HTTPS source for one provider. Close it (or use `with`) when done."""
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        auth_env_vars: tuple[str, ...],
+        timeout_seconds: float = 10.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        backoff_base: float = 0.25,
+        backoff_max: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        self.auth_env_vars = auth_env_vars
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        # jitter only spreads load; a seeded generator owned here keeps runs reproducible
+        self._rng = rng if rng is not None else random.Random(0)
+        self._client = httpx.Client(
+            base_url=base_url,
+            headers=dict(headers),
+            timeout=timeout_seconds,
+            transport=transport,
+            follow_redirects=True,
+        )
+
+    def get_json(self, url: str, params: Mapping[str, str] | None = None) -> Any:
+        """GET `url` (a path under the base URL, or an absolute URL such as a `next_url`) and
+        return the decoded JSON body. Raises a `MarketDataError` subclass on failure."""
+        last_problem = ""
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            try:
+                response = self._client.get(url, params=dict(params) if params else None)
+            except httpx.TransportError as exc:  # connect errors, timeouts, broken reads
+                last_problem = f"{type(exc).__name__} from {self._client.base_url.host}"
+                wait = self._backoff(attempt)
+            else:
+                status = response.status_code
+                if status in (401, 403):
+                    names = " and ".join(self.auth_env_vars)
+                    raise ProviderAuthError(
+                        self.provider,
+                        f"HTTP {status}: the API key was refused; check {names}",
+                        self.auth_env_vars,
+                    )
+                if status < 400:
+                    return self._decode(response)
+                if status not in _RETRY_STATUS:
+                    raise ProviderRequestError(
+                        self.provider,
+                        f"HTTP {status} for {response.request.url.path}: {response.text[:200]}",
+                        status,
+                    )
+                last_problem = f"HTTP {status}"
+                wait = self._retry_after(response)
+                if wait is None:
+                    wait = self._backoff(attempt)
+            if attempt + 1 < attempts:
+                self._sleep(wait)
+        raise ProviderUnavailable(
+            self.provider, f"gave up after {attempts} attempt(s): {last_problem}", attempts
+        )
+
+    def _decode(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            snippet = response.text[:80].replace("\n", " ")
+            raise MalformedResponse(
+                self.provider, f"response from {response.request.url.path} is not JSON: {snippet!r}"
+            ) from None
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * 2.0**attempt)
+        return delay * (0.5 + 0.5 * self._rng.random())
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds from a `Retry-After` header (delta-seconds, or an HTTP date measured
+        against the response's own `Date`), capped at `backoff_max`; None when absent."""
+        value = response.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                until = parsedate_to_datetime(value)
+                sent = parsedate_to_datetime(response.headers["Date"])
+                seconds = (until - sent).total_seconds()
+            except (KeyError, TypeError, ValueError):
+                return None
+        return min(max(seconds, 0.0), self.backoff_max)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def require_env(provider: str, env: Mapping[str, str], *names: str) -> tuple[str, ...]:
+    """The values of `names` in `env`; `ProviderAuthError` naming those that are unset."""
+    missing = tuple(n for n in names if not env.get(n))
+    if missing:
+        raise ProviderAuthError(
+            provider,
+            f"{' and '.join(missing)} not set; export it to use the {provider} provider",
+            missing,
+        )
+    return tuple(env[n] for n in names)
