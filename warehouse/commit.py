@@ -16,6 +16,7 @@ Writes are set-based: each table gets one `INSERT ... SELECT` from a registered 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -302,7 +303,10 @@ def insert_frame(
     try:
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view} {conflict}")
     finally:
-        conn.unregister(view)
+        # after a failed statement the transaction is aborted and refuses even this; the
+        # next register of the same name replaces the view anyway
+        with contextlib.suppress(duckdb.TransactionException):
+            conn.unregister(view)
 
 
 _ORDER_UPDATES = ", ".join(

@@ -7,6 +7,7 @@ replaces the previous run entirely, so a reader sees either the old run or the n
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -60,7 +61,10 @@ def _replace(
     try:
         conn.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM {view}")
     finally:
-        conn.unregister(view)
+        # after a failed statement the transaction is aborted and refuses even this; the
+        # next register of the same name replaces the view anyway
+        with contextlib.suppress(duckdb.TransactionException):
+            conn.unregister(view)
     return len(frame)
 
 

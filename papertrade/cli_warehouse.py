@@ -1,0 +1,285 @@
+"""Warehouse commands: `sql`, `positions`, `orders`, `fills`, `account` and `kill-switch`.
+
+Read commands open the file read-only (a missing file is bad input, exit 2, and is not
+created) and print a rich table, or JSON with `--json`. `kill-switch on|off` writes through
+a short-lived writer connection, waiting up to `[warehouse] lock_timeout_seconds`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from papertrade.cli import (
+    AccountOpt,
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    app,
+    console,
+    kill_switch_app,
+    settings_from,
+    user_errors,
+)
+from papertrade.errors import UserError
+from papertrade.settings import Settings
+
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Most recent rows to show.")]
+
+
+def _print_frame(frame: Any, as_json: bool, as_csv: bool = False, title: str = "") -> None:
+    if as_json:
+        typer.echo(frame.to_json(orient="records", date_format="iso", date_unit="us"))
+        return
+    if as_csv:
+        typer.echo(frame.to_csv(index=False), nl=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=title or None)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*("" if _missing(v) else str(v) for v in row))
+    console.print(table)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _read(settings: Settings, sql: str, params: list[Any]) -> Any:
+    import duckdb
+
+    from warehouse.connection import connect
+
+    timeout = settings.warehouse.lock_timeout_seconds
+    with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
+        try:
+            return conn.execute(sql, params).df()
+        except duckdb.CatalogException as exc:
+            raise UserError(
+                f"{settings.warehouse.path} is not a papertrade warehouse: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
+
+
+@app.command("sql")
+@user_errors
+def sql_command(
+    query: Annotated[str, typer.Argument(help="One SELECT statement.")],
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """Run one read-only SQL statement against the warehouse (no writes, no file access)."""
+    import duckdb
+
+    from warehouse.query import run_readonly_sql
+
+    if as_json and as_csv:
+        raise UserError("choose one of --json and --csv")
+    settings = settings_from(config, db)
+    try:
+        frame = run_readonly_sql(
+            settings.warehouse.path, query, timeout=settings.warehouse.lock_timeout_seconds
+        )
+    except duckdb.Error as exc:
+        raise UserError(f"SQL error: {str(exc).splitlines()[0]}") from None
+    _print_frame(frame, as_json, as_csv)
+
+
+@app.command("positions")
+@user_errors
+def positions_command(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account_id: AccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open positions of the account's latest snapshot."""
+    settings = settings_from(config, db)
+    account = account_id or settings.account.id
+    frame = _read(
+        settings,
+        "SELECT symbol, quantity, avg_cost, market_price, market_value, unrealized_pnl, "
+        "realized_pnl, ts FROM latest_positions WHERE account_id = ? ORDER BY symbol",
+        [account],
+    )
+    _print_frame(frame, as_json, title=f"positions: {account}")
+
+
+@app.command("orders")
+@user_errors
+def orders_command(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account_id: AccountOpt = None,
+    as_json: JsonOpt = False,
+    open_only: Annotated[bool, typer.Option("--open", help="Only open orders.")] = False,
+    limit: LimitOpt = 50,
+) -> None:
+    """The account's most recent orders, newest first."""
+    settings = settings_from(config, db)
+    account = account_id or settings.account.id
+    source = "open_orders" if open_only else "orders"
+    frame = _read(
+        settings,
+        "SELECT order_id, client_order_id, created_at, symbol, side, order_type, "
+        "time_in_force, quantity, limit_price, stop_price, status, filled_quantity, "
+        f"avg_fill_price, reject_reason FROM {source} WHERE account_id = ? "
+        "ORDER BY created_at DESC, order_id DESC LIMIT ?",
+        [account, limit],
+    )
+    _print_frame(frame, as_json, title=f"orders: {account}")
+
+
+@app.command("fills")
+@user_errors
+def fills_command(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account_id: AccountOpt = None,
+    as_json: JsonOpt = False,
+    limit: LimitOpt = 50,
+) -> None:
+    """The account's most recent fills, newest first."""
+    settings = settings_from(config, db)
+    account = account_id or settings.account.id
+    frame = _read(
+        settings,
+        "SELECT fill_id, order_id, ts, symbol, side, quantity, price, commission FROM fills "
+        "WHERE account_id = ? ORDER BY ts DESC, fill_id DESC LIMIT ?",
+        [account, limit],
+    )
+    _print_frame(frame, as_json, title=f"fills: {account}")
+
+
+@app.command("account")
+@user_errors
+def account_command(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account_id: AccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The account's latest equity snapshot and trading state."""
+    settings = settings_from(config, db)
+    account = account_id or settings.account.id
+    frame = _read(
+        settings,
+        "WITH eq AS (SELECT * FROM equity WHERE account_id = ? ORDER BY ts DESC LIMIT 1), "
+        "st AS (SELECT state, reason FROM trading_state WHERE account_id = ? "
+        "       ORDER BY ts DESC LIMIT 1) "
+        "SELECT a.account_id, a.kind, a.initial_cash, eq.ts, eq.cash, eq.positions_value, "
+        "eq.equity, eq.gross_exposure, eq.net_exposure, eq.realized_pnl, eq.unrealized_pnl, "
+        "coalesce((SELECT state FROM st), 'active') AS trading_state, "
+        "(SELECT reason FROM st) AS trading_state_reason "
+        "FROM accounts a LEFT JOIN eq USING (account_id) WHERE a.account_id = ?",
+        [account, account, account],
+    )
+    if frame.empty:
+        raise UserError(f"account not found in {settings.warehouse.path}: {account}")
+    if as_json:
+        typer.echo(
+            frame.iloc[:1].to_json(orient="records", date_format="iso", date_unit="us")[1:-1]
+        )
+        return
+    _print_frame(frame.T.reset_index().set_axis(["field", "value"], axis=1), False, title=account)
+
+
+@kill_switch_app.command("status")
+@user_errors
+def kill_switch_status(
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account_id: AccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the current trading state (active when never set)."""
+    from warehouse.connection import connect
+    from warehouse.trading_state import get_trading_state
+
+    settings = settings_from(config, db)
+    account = account_id or settings.account.id
+    timeout = settings.warehouse.lock_timeout_seconds
+    with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
+        row = get_trading_state(conn, account)
+    _print_state(account, row.state.value, row.reason, row.source, row.ts, as_json)
+
+
+def _print_state(
+    account: str,
+    state: str,
+    reason: str | None,
+    source: str | None,
+    ts: datetime | None,
+    as_json: bool,
+) -> None:
+    payload = {
+        "account_id": account,
+        "state": state,
+        "reason": reason,
+        "source": source,
+        "ts": ts.isoformat() if ts else None,
+    }
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        why = f" ({source}: {reason})" if reason else ""
+        console.print(f"{account}: {state.upper()}{why}", markup=False, highlight=False)
+
+
+def _set_state(
+    config: Path | None,
+    db: Path | None,
+    account_id: str | None,
+    state: str,
+    reason: str,
+    as_json: bool,
+) -> None:
+    from paper_broker.enums import TradingState
+    from warehouse.connection import connect
+    from warehouse.trading_state import set_trading_state
+
+    settings = settings_from(config, db)
+    account = account_id or settings.account.id
+    now = datetime.now(UTC)
+    timeout = settings.warehouse.lock_timeout_seconds
+    with connect(settings.warehouse.path, timeout=timeout) as conn:
+        set_trading_state(conn, account, TradingState(state), reason, "manual", now)
+    _print_state(account, state, reason, "manual", now, as_json)
+
+
+@kill_switch_app.command("on")
+@user_errors
+def kill_switch_on(
+    reason: Annotated[str | None, typer.Option("--reason", help="Why trading is halted.")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account_id: AccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Halt trading: no new orders until `kill-switch off`."""
+    if reason is None or not reason.strip():
+        raise UserError("kill-switch on needs --reason TEXT")
+    _set_state(config, db, account_id, "halted", reason.strip(), as_json)
+
+
+@kill_switch_app.command("off")
+@user_errors
+def kill_switch_off(
+    reason: Annotated[str, typer.Option("--reason", help="Why trading resumes.")] = "manual resume",
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    account_id: AccountOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resume trading (state ACTIVE)."""
+    _set_state(config, db, account_id, "active", reason, as_json)
