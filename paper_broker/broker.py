@@ -9,8 +9,8 @@ Rejections are values (`Rejection` with a `RejectReason`); exceptions mean a bro
 
 from __future__ import annotations
 
-import copy
 import math
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,7 +118,7 @@ class PaperBroker:
         self.config = config if config is not None else BrokerConfig()
         self._ledger = Ledger(initial_cash, symbols)
         self._open: dict[str, Order] = {}
-        self._closed: dict[str, Order] = {}
+        self._closed: OrderedDict[str, Order] = OrderedDict()
         self._by_client: dict[str, str] = {}
         self._order_seq = 0
         self._fill_seq = 0
@@ -155,7 +155,7 @@ class PaperBroker:
             if not o.status.is_open or o.status is _S.NEW:
                 raise StateRestoreError(f"order {o.order_id} is {o.status}, not open")
             led.index_of(o.symbol)
-            broker._open[o.order_id] = copy.copy(o)
+            broker._open[o.order_id] = _copy_order(o)
         broker._by_client = dict(state.client_order_ids)
         missing = [
             o.order_id for o in state.open_orders if o.client_order_id not in broker._by_client
@@ -178,7 +178,7 @@ class PaperBroker:
             cash=led.cash,
             realized_pnl=led.realized_total,
             positions=self.positions(),
-            open_orders=[copy.copy(o) for o in self._open.values()],
+            open_orders=[_copy_order(o) for o in self._open.values()],
             client_order_ids=dict(self._by_client),
             order_seq=self._order_seq,
             fill_seq=self._fill_seq,
@@ -189,7 +189,7 @@ class PaperBroker:
 
     def drain_changes(self) -> Changes:
         """Orders created/changed and fills since the last call; resets the tracking."""
-        orders = [copy.copy(o) for o in self._changed.values()]
+        orders = [_copy_order(o) for o in self._changed.values()]
         fills = self._new_fills
         self._changed = {}
         self._new_fills = []
@@ -341,7 +341,7 @@ class PaperBroker:
                     sym,
                     cid,
                 )
-        amended = copy.copy(order)
+        amended = _copy_order(order)
         if quantity is not None:
             amended.quantity = float(quantity)
         if limit_price is not None:
@@ -735,7 +735,7 @@ class PaperBroker:
         closed = self._closed
         closed[order.order_id] = order
         if len(closed) > self.config.closed_order_retention:
-            del closed[next(iter(closed))]
+            closed.popitem(last=False)
 
     def _not_open(self, order_id: str) -> Rejection:
         known = self._closed.get(order_id)
@@ -788,6 +788,16 @@ def _order_arrays(orders: list[Order], index: dict[str, int]) -> _OrderArrays:
         fok=fok,
         immediate=fok | np.fromiter((t is TimeInForce.IOC for t in tif), bool, n),
     )
+
+
+def _copy_order(o: Order) -> Order:
+    """A detached copy (faster than copy.copy for slotted dataclasses)."""
+    return Order(
+        o.account_id, o.order_id, o.client_order_id, o.created_at, o.symbol, o.side,
+        o.order_type, o.time_in_force, o.quantity, o.limit_price, o.stop_price, o.status,
+        o.filled_quantity, o.avg_fill_price, o.reject_reason, o.updated_at, o.stop_triggered,
+        o.strategy, o.commission,
+    )  # fmt: skip
 
 
 def _order_ref(order: Order, mark: float) -> float:
