@@ -50,7 +50,9 @@ class FakeSlack:
         self.uploads: dict[str, bytes] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> FakeSlack:
@@ -58,7 +60,8 @@ class FakeSlack:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
 
     @property
@@ -137,7 +140,9 @@ class FakeSlack:
                 split = urlsplit(self.path)
                 params: dict[str, Any] = dict(parse_qsl(split.query))
                 ctype = self.headers.get("Content-Type", "")
-                if "json" in ctype and raw:
+                if split.path.startswith("/upload/"):
+                    pass  # file bytes, kept raw
+                elif "json" in ctype and raw:
                     params.update(json.loads(raw))
                 elif "x-www-form-urlencoded" in ctype and raw:
                     params.update(parse_qsl(raw.decode()))

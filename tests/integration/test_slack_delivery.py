@@ -1,0 +1,278 @@
+"""Senders and the outbox loop against the fake Slack API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from papertrade.alerts import (
+    AlertStatus,
+    build_sender,
+    deliver_pending,
+    render_fills_alert,
+    render_summary_alert,
+)
+from papertrade.alerts.records import AlertRecord
+from papertrade.alerts.sender import ConsoleSender, SlackBotSender, SlackWebhookSender
+from papertrade.settings import Settings, SlackSettings
+from tests.fakes.slack import FakeSlack, Reply
+
+TOKEN = "xoxb-test-0000-secret"
+T0 = datetime(2024, 3, 5, 15, 30, tzinfo=UTC)
+NOW = datetime(2024, 3, 5, 15, 31, tzinfo=UTC)
+POST = "/api/chat.postMessage"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    server = FakeSlack().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    from warehouse.schema import migrate
+
+    path = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        migrate(conn)
+    return path
+
+
+def alerts(n: int) -> list[AlertRecord]:
+    fills = pd.DataFrame(
+        {
+            "symbol": ["AAPL"],
+            "side": ["buy"],
+            "quantity": [10.0],
+            "price": [180.0],
+            "commission": [1.0],
+        }
+    )
+    return [render_fills_alert("paper", T0 + timedelta(minutes=i), fills) for i in range(n)]
+
+
+def write(db: Path, records: list[AlertRecord]) -> None:
+    frame = pd.DataFrame([r.as_row() for r in records])  # noqa: F841 - read by DuckDB below
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("INSERT INTO alerts BY NAME SELECT * FROM frame")
+
+
+def rows(db: Path) -> list[tuple]:
+    with duckdb.connect(str(db)) as conn:
+        return conn.execute(
+            "SELECT alert_id, status, attempts, last_error, slack_ts FROM alerts"
+            " ORDER BY created_at, alert_id"
+        ).fetchall()
+
+
+def settings_for(fake: FakeSlack, **slack: object) -> Settings:
+    base = {"base_url": fake.api_url, "timeout_seconds": 2.0, "max_retries": 1, **slack}
+    return Settings(slack=SlackSettings(**base))
+
+
+def bot(fake: FakeSlack, **kw: object) -> SlackBotSender:
+    opts = {"base_url": fake.api_url, "timeout_seconds": 2.0, "max_retries": 1}
+    opts.update(kw)
+    return SlackBotSender(TOKEN, "#papertrade", retry_backoff_seconds=0.01, **opts)  # type: ignore[arg-type]
+
+
+def test_post_message_shape_and_marks_sent(fake: FakeSlack, db: Path) -> None:
+    records = alerts(2)
+    write(db, records)
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert (report.sent, report.failed, report.pending) == (2, 0, 0)
+    calls = fake.calls(POST)
+    assert len(calls) == 2
+    assert calls[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert calls[0].params["channel"] == "#papertrade"
+    assert calls[0].params["text"] == records[0].text
+    assert calls[0].params["blocks"] == records[0].blocks
+    stored = rows(db)
+    assert [r[1] for r in stored] == ["sent", "sent"]
+    assert [r[4] for r in stored] == ["1700000000.000001", "1700000000.000002"]
+
+
+def test_rate_limited_then_success_sends_once(fake: FakeSlack, db: Path) -> None:
+    write(db, alerts(1))
+    fake.script(
+        POST, Reply(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": "0"})
+    )
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+    again = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert report.sent == 1 and again.sent == 0
+    assert len(fake.calls(POST)) == 2  # the 429 and the one accepted post
+    assert rows(db)[0][1] == "sent"
+
+
+def test_rate_limited_past_retries_stays_pending_in_order(fake: FakeSlack, db: Path) -> None:
+    write(db, alerts(3))
+    limited = Reply(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": "1"})
+    fake.script(POST, limited, limited)
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake, max_retries=1), now=NOW)
+
+    assert (report.sent, report.failed, report.pending) == (0, 1, 3)
+    first, *rest = rows(db)
+    assert first[1:3] == ("pending", 1) and "ratelimited" in first[3]
+    assert all(r[1:3] == ("pending", 0) for r in rest)  # later rows wait their turn
+
+    retry = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert retry.sent == 3
+    texts = [c.params["text"] for c in fake.calls(POST)]
+    assert len(texts) == 5  # 2 refused + 3 accepted
+    assert len(set(texts[2:])) == 3  # each accepted once
+
+
+def test_invalid_auth_leaves_outbox_pending_and_hides_token(
+    fake: FakeSlack, db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(db, alerts(2))
+    fake.script(POST, Reply(200, {"ok": False, "error": "invalid_auth"}))
+    caplog.set_level(logging.DEBUG)
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert (report.sent, report.failed, report.pending) == (0, 1, 2)
+    assert rows(db)[0][1:4] == ("pending", 1, "slack error invalid_auth")
+    with duckdb.connect(str(db)) as conn:
+        dump = json.dumps(conn.execute("SELECT * FROM alerts").fetchall(), default=str)
+    assert TOKEN not in dump
+    assert TOKEN not in caplog.text
+
+
+def test_message_rejected_for_content_is_failed_and_queue_moves_on(
+    fake: FakeSlack, db: Path
+) -> None:
+    write(db, alerts(2))
+    fake.script(POST, Reply(200, {"ok": False, "error": "invalid_blocks"}))
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert (report.sent, report.failed, report.pending) == (1, 1, 0)
+    assert [r[1] for r in rows(db)] == ["failed", "sent"]
+
+
+def test_connection_refused_stays_pending(db: Path) -> None:
+    server = FakeSlack()
+    dead_url = server.api_url
+    server.stop()  # never started and now closed: nothing listens on that port
+    write(db, alerts(1))
+    sender = SlackBotSender(
+        TOKEN, "#c", base_url=dead_url, timeout_seconds=1.0, max_retries=1,
+        retry_backoff_seconds=0.01,
+    )  # fmt: skip
+
+    report = deliver_pending(db, Settings(), sender=sender, now=NOW)
+
+    assert (report.sent, report.pending) == (0, 1)
+    status, attempts, error = rows(db)[0][1:4]
+    assert (status, attempts) == ("pending", 1)
+    assert TOKEN not in error and "Connection refused" in error
+
+
+def test_slow_response_past_timeout_stays_pending(fake: FakeSlack, db: Path) -> None:
+    write(db, alerts(1))
+    fake.script(POST, Reply(200, {"ok": True, "ts": "1.1", "channel": "C1"}, delay=1.5))
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake, timeout_seconds=0.5), now=NOW)
+
+    assert (report.sent, report.pending) == (0, 1)
+    assert rows(db)[0][1] == "pending"
+
+
+def test_webhook_path(fake: FakeSlack, db: Path) -> None:
+    records = alerts(1)
+    write(db, records)
+    env = {"SLACK_WEBHOOK_URL": fake.webhook_url}
+    sender = build_sender(SlackSettings(timeout_seconds=2.0), env, retry_backoff_seconds=0.01)
+
+    report = deliver_pending(db, Settings(), sender=sender, now=NOW)
+
+    assert isinstance(sender, SlackWebhookSender)
+    assert report.sent == 1
+    (call,) = fake.calls("/hooks/T000/B000/secretwebhookpath")
+    assert call.params["text"] == records[0].text and call.params["blocks"] == records[0].blocks
+    assert rows(db)[0][1] == "sent"
+
+
+def test_webhook_rate_limit_response_is_not_success(fake: FakeSlack) -> None:
+    path = "/hooks/T000/B000/secretwebhookpath"
+    fake.script(path, *[Reply(429, "rate_limited", headers={"Retry-After": "0"})] * 2)
+    sender = SlackWebhookSender(fake.webhook_url, max_retries=1, retry_backoff_seconds=0.01)
+
+    result = sender.send(alerts(1)[0])
+
+    assert not result.ok and result.retryable
+    assert "secretwebhookpath" not in (result.error or "")
+
+
+def test_no_token_prints_and_marks_printed(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = alerts(2)
+    write(db, records)
+    sender = build_sender(SlackSettings(), env={})
+
+    report = deliver_pending(db, Settings(), sender=sender, now=NOW)
+
+    assert isinstance(sender, ConsoleSender)
+    assert (report.printed, report.sent, report.pending) == (2, 0, 0)
+    assert records[0].title in capsys.readouterr().out
+    assert [r[1] for r in rows(db)] == [AlertStatus.PRINTED, AlertStatus.PRINTED]
+
+
+def test_summary_uploads_chart_with_files_upload_v2(
+    fake: FakeSlack, db: Path, tmp_path: Path
+) -> None:
+    chart = tmp_path / "equity.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\nfake-png")
+    metrics = {"end_equity": 101_000.0, "total_return": 0.01, "sharpe": None}
+    write(db, [render_summary_alert("paper", T0, metrics, [], chart)])
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert report.sent == 1
+    (get_url,) = fake.calls("/api/files.getUploadURLExternal")
+    assert get_url.params["filename"] == "equity.png"
+    assert list(fake.uploads.values()) == [chart.read_bytes()]
+    (complete,) = fake.calls("/api/files.completeUploadExternal")
+    assert complete.params["channel_id"] == "C0FAKE"
+    assert complete.params["thread_ts"] == rows(db)[0][4]
+    assert rows(db)[0][3] is None  # no upload error noted
+
+
+def test_failed_chart_upload_keeps_the_message_sent(
+    fake: FakeSlack, db: Path, tmp_path: Path
+) -> None:
+    chart = tmp_path / "equity.png"
+    chart.write_bytes(b"png")
+    fake.script(
+        "/api/files.getUploadURLExternal", Reply(200, {"ok": False, "error": "not_allowed"})
+    )
+    write(db, [render_summary_alert("paper", T0, {}, [], chart)])
+
+    deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    status, _, error = rows(db)[0][1:4]
+    assert status == "sent" and "chart upload failed" in error
+    assert len(fake.calls(POST)) == 1
+
+
+def test_build_sender_prefers_token(fake: FakeSlack) -> None:
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_WEBHOOK_URL": fake.webhook_url}
+
+    sender = build_sender(SlackSettings(base_url=fake.api_url), env)
+
+    assert isinstance(sender, SlackBotSender)
