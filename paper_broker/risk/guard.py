@@ -221,7 +221,8 @@ class RiskGuard:
             mark_px = marks.get(sym, px)
             gross_after = gross - abs(before) * mark_px + abs(after) * px
             net_after = net - before * mark_px + after * px
-            one = np.array([k])
+            one = np.zeros(n, dtype=bool)
+            one[k] = True
             checks: list[tuple[bool, RejectReason, str, float, float]] = [
                 (state is TradingState.HALTED and not reduces, RejectReason.TRADING_HALTED,
                  "kill_switch", math.nan, math.nan),
