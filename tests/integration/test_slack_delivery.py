@@ -48,16 +48,23 @@ def db(tmp_path: Path) -> Path:
 
 
 def alerts(n: int) -> list[AlertRecord]:
-    fills = pd.DataFrame(
-        {
-            "symbol": ["AAPL"],
-            "side": ["buy"],
-            "quantity": [10.0],
-            "price": [180.0],
-            "commission": [1.0],
-        }
-    )
-    return [render_fills_alert("paper", T0 + timedelta(minutes=i), fills) for i in range(n)]
+    """`n` fill alerts a minute apart, each with its own quantity so texts differ."""
+    return [
+        render_fills_alert(
+            "paper",
+            T0 + timedelta(minutes=i),
+            pd.DataFrame(
+                {
+                    "symbol": ["AAPL"],
+                    "side": ["buy"],
+                    "quantity": [10.0 + i],
+                    "price": [180.0],
+                    "commission": [1.0],
+                }
+            ),
+        )
+        for i in range(n)
+    ]
 
 
 def write(db: Path, records: list[AlertRecord]) -> None:
