@@ -17,6 +17,7 @@ Writes are set-based: each table gets one `INSERT ... SELECT` from a registered 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -266,23 +267,24 @@ def _commit(
     return CommitResult(True, summary)
 
 
+# BrokerState fields the tables hold: positions in `positions`, orders (and so the client
+# order id index) in `orders`. Every other field goes to `state_json`, so a scalar the broker
+# adds later is persisted without a schema change.
+TABLE_HELD_FIELDS = frozenset({"positions", "open_orders", "client_order_ids"})
+
+
 def state_json(state: BrokerState) -> str:
-    """The parts of a `BrokerState` the tables cannot hold. Positions live in `positions`,
-    orders (and so the client order id index) in `orders`; floats round-trip exactly
-    through JSON (`repr`)."""
-    return json.dumps(
-        {
-            "initial_cash": state.initial_cash,
-            "cash": state.cash,
-            "realized_pnl": state.realized_pnl,
-            "order_seq": state.order_seq,
-            "fill_seq": state.fill_seq,
-            "marks": state.marks,
-            "open_order_ids": [o.order_id for o in state.open_orders],
-            "position_symbols": [p.symbol for p in state.positions],
-            "as_of": state.as_of.isoformat() if state.as_of else None,
-        }
-    )
+    """The parts of a `BrokerState` the tables cannot hold, plus the ids of its open orders
+    and the symbols of its positions (in order). Floats round-trip exactly through JSON."""
+    saved: dict[str, Any] = {
+        f.name: getattr(state, f.name)
+        for f in dataclasses.fields(state)
+        if f.name not in TABLE_HELD_FIELDS
+    }
+    saved["as_of"] = state.as_of.isoformat() if state.as_of else None
+    saved["open_order_ids"] = [o.order_id for o in state.open_orders]
+    saved["position_symbols"] = [p.symbol for p in state.positions]
+    return json.dumps(saved)
 
 
 def insert_frame(

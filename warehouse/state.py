@@ -8,6 +8,7 @@ ever placed (each order is written in the interval that created it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import duckdb
 from paper_broker.enums import OrderStatus, OrderType, Side, TimeInForce
 from paper_broker.errors import StateRestoreError
 from paper_broker.records import BrokerState, Order, PositionRecord
+from warehouse.commit import TABLE_HELD_FIELDS
 from warehouse.frames import ORDER_COLUMNS
 
 
@@ -45,18 +47,15 @@ def load_broker_state(conn: duckdb.DuckDBPyConnection, account_id: str) -> Broke
             [account_id],
         ).fetchall()
     )
+    known = {f.name for f in dataclasses.fields(BrokerState)} - TABLE_HELD_FIELDS
+    scalars = {k: v for k, v in saved.items() if k in known}
+    scalars["as_of"] = datetime.fromisoformat(saved["as_of"]) if saved.get("as_of") else None
+    scalars["account_id"] = account_id
     return BrokerState(
-        account_id=account_id,
-        initial_cash=saved["initial_cash"],
-        cash=saved["cash"],
-        realized_pnl=saved["realized_pnl"],
+        **scalars,
         positions=positions,
         open_orders=open_orders,
         client_order_ids=client_ids,
-        order_seq=saved["order_seq"],
-        fill_seq=saved["fill_seq"],
-        marks=dict(saved["marks"]),
-        as_of=datetime.fromisoformat(saved["as_of"]) if saved["as_of"] else None,
     )
 
 

@@ -1,0 +1,207 @@
+"""Broker state round trip, the kill switch, the alert outbox and result upserts."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from paper_broker.broker import PaperBroker
+from paper_broker.enums import OrderType, Side, TimeInForce, TradingState
+from paper_broker.records import OrderIntent, PositionRecord
+from warehouse.alerts import mark_alert, pending_alerts
+from warehouse.commit import IntervalCommit, commit_interval
+from warehouse.connection import connect
+from warehouse.results import (
+    AccountKindConflict,
+    upsert_daily_performance,
+    upsert_dq_results,
+    write_backtest,
+)
+from warehouse.state import load_broker_state
+from warehouse.testing import T0, make_commit, make_fill, quotes_frame
+from warehouse.trading_state import get_trading_state, set_trading_state
+
+
+def test_no_interval_means_no_state(tmp_path: Path) -> None:
+    with connect(tmp_path / "w.duckdb") as conn:
+        assert load_broker_state(conn, "paper") is None
+
+
+def test_broker_state_round_trips_exactly(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    commit = make_commit(n=4)
+    state = dataclasses.replace(
+        commit.state,
+        positions=[*commit.state.positions, PositionRecord("FLAT", 0.0, 0.0, -3.25, 50.0)],
+        cash=1234.5678901234567,
+        commissions=17.125,
+    )
+    state.client_order_ids.update({o.client_order_id: o.order_id for o in commit.orders})
+    commit_interval(db, dataclasses.replace(commit, state=state))
+
+    with connect(db, read_only=True) as conn:
+        restored = load_broker_state(conn, "paper")
+
+    assert restored == state
+
+
+def test_latest_interval_wins(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    first = make_commit(n=2)
+    later = make_commit(T0 + timedelta(minutes=1), n=3, first_id=50)
+    commit_interval(db, first)
+    commit_interval(db, later)
+
+    with connect(db, read_only=True) as conn:
+        restored = load_broker_state(conn, "paper")
+
+    assert restored is not None
+    assert restored.as_of == later.as_of
+    assert [p.symbol for p in restored.positions] == [p.symbol for p in later.state.positions]
+
+
+def _quotes(ts, seed: int) -> pd.DataFrame:
+    return quotes_frame(ts, ["AAA", "BBB"], seed=seed)
+
+
+def _step(broker: PaperBroker, minute: int) -> tuple:
+    now = T0 + timedelta(minutes=minute)
+    intents = [
+        OrderIntent("AAA", Side.BUY, 5 + minute, client_order_id=f"c-{minute}-a"),
+        OrderIntent(
+            "BBB",
+            Side.BUY,
+            3,
+            OrderType.LIMIT,
+            TimeInForce.GTC,
+            limit_price=120.0 + minute,
+            client_order_id=f"c-{minute}-b",
+        ),
+    ]
+    broker.submit(intents, now)
+    fills = broker.process_quotes(_quotes(now, seed=minute), now)
+    return now, fills
+
+
+def test_restored_broker_fills_like_one_that_never_stopped(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    steady = PaperBroker("paper", 100_000.0)
+    stopping = PaperBroker("paper", 100_000.0)
+    for minute in range(3):
+        _step(steady, minute)
+        now, fills = _step(stopping, minute)
+        changes = stopping.drain_changes()
+        commit_interval(
+            db,
+            IntervalCommit(
+                account_id="paper",
+                as_of=now,
+                session_date=date(2025, 3, 3),
+                state=stopping.snapshot(),
+                quotes=_quotes(now, seed=minute),
+                orders=changes.orders,
+                fills=changes.fills,
+                committed_at=now,
+            ),
+        )
+
+    with connect(db, read_only=True) as conn:
+        state = load_broker_state(conn, "paper")
+    assert state is not None
+    restored = PaperBroker.from_state(state)
+
+    expected = [_step(steady, m)[1] for m in range(3, 6)]
+    actual = [_step(restored, m)[1] for m in range(3, 6)]
+    assert actual == expected
+    assert sum(len(f) for f in actual) > 0
+    assert restored.snapshot() == steady.snapshot()
+
+
+def test_kill_switch_changes_write_state_risk_event_and_alert(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with connect(db) as conn:
+        assert get_trading_state(conn, "paper").state is TradingState.ACTIVE
+
+        before = set_trading_state(conn, "paper", TradingState.HALTED, "broker down", "manual", T0)
+        current = get_trading_state(conn, "paper")
+        events = conn.execute("SELECT state_before, state_after FROM risk_events").fetchall()
+        alerts = pending_alerts(conn, "paper")
+
+    assert before.state is TradingState.ACTIVE
+    assert (current.state, current.reason, current.source) == (
+        TradingState.HALTED,
+        "broker down",
+        "manual",
+    )
+    assert events == [("active", "halted")]
+    assert list(alerts[["kind", "level"]].itertuples(index=False, name=None)) == [
+        ("kill_switch", "critical")
+    ]
+
+
+def test_mark_alert_counts_attempts_and_leaves_sent_alerts_out(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))
+    with connect(db) as conn:
+        alert_id = pending_alerts(conn)["alert_id"].item()
+
+        mark_alert(conn, "paper", alert_id, "failed", error="timeout")
+        still = pending_alerts(conn, "paper")
+        mark_alert(conn, "paper", alert_id, "sent", slack_ts="123.45", now=T0)
+        row = conn.execute("SELECT status, attempts, slack_ts, sent_at FROM alerts").fetchone()
+        after = pending_alerts(conn)
+        with pytest.raises(KeyError):
+            mark_alert(conn, "paper", "nope", "sent")
+
+    assert alert_id == "paper:2025-03-03T14:31:00+00:00:fills:0"
+    assert len(still) == 1 and still["last_error"].item() == "timeout"
+    assert row == ("sent", 2, "123.45", T0)
+    assert after.empty
+
+
+def test_result_upserts_replace_rows_by_key(tmp_path: Path) -> None:
+    day = date(2025, 3, 3)
+    dq = {"account_id": "paper", "session_date": day, "run_at": T0, "suite": "s"}
+    with connect(tmp_path / "w.duckdb") as conn:
+        upsert_dq_results(conn, [{**dq, "expectation": "e", "success": False}])
+        upsert_dq_results(conn, [{**dq, "expectation": "e", "success": True}])
+        upsert_daily_performance(conn, [{"account_id": "paper", "session_date": day, "sharpe": 1}])
+        upsert_daily_performance(conn, [{"account_id": "paper", "session_date": day, "sharpe": 2}])
+        dq_rows = conn.execute("SELECT success FROM dq_results").fetchall()
+        perf = conn.execute("SELECT sharpe FROM daily_performance").fetchall()
+
+    assert dq_rows == [(True,)]
+    assert perf == [(2.0,)]
+
+
+def test_backtest_rerun_replaces_the_previous_run_and_spares_paper(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))
+    with connect(db) as conn:
+        write_backtest(
+            conn, "bt", initial_cash=1e4, created_at=T0, fills=[make_fill(1), make_fill(2)]
+        )
+        counts = write_backtest(conn, "bt", initial_cash=1e4, created_at=T0, fills=[make_fill(3)])
+        fills = conn.execute("SELECT account_id, fill_id FROM fills ORDER BY 1, 2").fetchall()
+        with pytest.raises(AccountKindConflict):
+            write_backtest(conn, "paper", initial_cash=1e4, created_at=T0)
+        n_paper = conn.execute("SELECT count(*) FROM fills WHERE account_id = 'paper'").fetchone()
+
+    assert counts["fills"] == 1
+    assert fills == [("bt", "F00000003"), ("paper", "F00000000")]
+    assert n_paper == (1,)
+
+
+def test_a_second_state_change_at_the_same_instant_writes_nothing(tmp_path: Path) -> None:
+    with connect(tmp_path / "w.duckdb") as conn:
+        set_trading_state(conn, "paper", TradingState.HALTED, "a", "manual", T0)
+        with pytest.raises(duckdb.ConstraintException):
+            set_trading_state(conn, "paper", TradingState.ACTIVE, "b", "manual", T0)
+        n = conn.execute("SELECT count(*) FROM alerts").fetchone()
+
+    assert n == (1,)
