@@ -108,7 +108,7 @@ class ReplayProvider:
                 sym[starts] if len(sym) else [], starts, np.r_[starts[1:], len(sym)], strict=True
             )
         }
-        self._ts_ns = self._quotes["quote_ts"].to_numpy().astype("datetime64[ns]").view("i8")
+        self._ts_ns = self._quotes["quote_ts"].array.asi8
 
     def quotes(self, symbols: Sequence[str], as_of: datetime) -> pd.DataFrame:
         """Latest record per symbol with quote_ts <= as_of; symbols without one are absent."""

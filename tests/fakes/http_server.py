@@ -109,7 +109,10 @@ class FakeHttpServer:
                 pass  # clients that time out close sockets mid-answer; that is expected
 
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll keeps shutdown (and so each test's teardown) quick
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,0 +1,128 @@
+"""Replay from CSV and Parquet files: the latest record at or before as_of, never later."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from paper_broker.market_data.errors import ReplayDataError
+from paper_broker.market_data.replay import ReplayProvider
+from paper_broker.market_data.validation import QuoteLimits, validate_quotes
+
+T0 = pd.Timestamp("2026-03-02 14:31:00", tz="UTC")
+
+
+def make_bars(symbols: tuple[str, ...] = ("AAPL", "MSFT"), n: int = 5) -> pd.DataFrame:
+    rows = []
+    for k, symbol in enumerate(symbols):
+        for i in range(n):
+            close = 100.0 * (k + 1) + i
+            rows.append(
+                {
+                    "timestamp": T0 + pd.Timedelta(minutes=i),
+                    "symbol": symbol,
+                    "open": close - 0.5,
+                    "high": close + 1,
+                    "low": close - 1,
+                    "close": close,
+                    "volume": 1000.0 + i,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    if path.suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_bar_files_become_quotes_at_close(tmp_path: Path, suffix: str) -> None:
+    provider = ReplayProvider(write(make_bars(), tmp_path / f"bars{suffix}"))
+
+    quotes = provider.quotes(["AAPL", "MSFT"], T0 + pd.Timedelta(minutes=2))
+
+    assert quotes["symbol"].tolist() == ["AAPL", "MSFT"]
+    assert quotes["bid"].tolist() == [102.0, 202.0]
+    assert (quotes["ask"] == quotes["bid"]).all() and (quotes["last"] == quotes["bid"]).all()
+    assert (quotes["quote_ts"] == T0 + pd.Timedelta(minutes=2)).all()
+
+
+def test_never_a_later_record(tmp_path: Path) -> None:
+    provider = ReplayProvider(write(make_bars(n=10), tmp_path / "bars.csv"))
+
+    for seconds in range(-30, 600, 17):
+        as_of = T0 + pd.Timedelta(seconds=seconds)
+        quotes = provider.quotes(["AAPL"], as_of)
+        if seconds < 0:
+            assert quotes.empty
+        else:
+            assert (quotes["quote_ts"] <= as_of).all()
+            assert quotes.loc[0, "quote_ts"] == T0 + pd.Timedelta(minutes=min(seconds // 60, 9))
+
+
+def test_bar_close_offset_for_start_labelled_files(tmp_path: Path) -> None:
+    provider = ReplayProvider(
+        write(make_bars(), tmp_path / "bars.csv"), bar_close_offset=timedelta(minutes=1)
+    )
+
+    quotes = provider.quotes(["AAPL"], T0 + pd.Timedelta(seconds=90))
+
+    assert quotes.loc[0, "last"] == 100.0  # the 14:31 bar closes at 14:32, the next is unknown
+
+
+def test_half_spread_makes_a_two_sided_quote(tmp_path: Path) -> None:
+    provider = ReplayProvider(make_bars(), half_spread_bps=10.0)
+
+    quote = provider.quotes(["AAPL"], T0).iloc[0]
+
+    assert quote["bid"] == pytest.approx(99.9) and quote["ask"] == pytest.approx(100.1)
+
+
+def test_old_records_are_returned_and_validation_calls_them_stale(tmp_path: Path) -> None:
+    provider = ReplayProvider(make_bars(n=1))
+    as_of = T0 + pd.Timedelta(minutes=10)
+
+    out = validate_quotes(provider.quotes(["AAPL", "XYZ"], as_of), ["AAPL", "XYZ"], as_of,
+                          QuoteLimits(staleness_seconds=120))  # fmt: skip
+
+    assert out["flag_reason"].tolist() == ["stale", "missing"]
+
+
+def test_quote_files(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "quote_ts": ["2026-03-02T14:31:00Z", "2026-03-02T14:31:30Z", "2026-03-02T14:32:00Z"],
+            "symbol": ["AAPL"] * 3,
+            "bid": [1.0, 2.0, 3.0],
+            "ask": [1.1, 2.1, 3.1],
+        }
+    )
+    provider = ReplayProvider(write(frame, tmp_path / "quotes.parquet"))
+
+    quotes = provider.quotes(["AAPL"], pd.Timestamp("2026-03-02T14:31:59Z"))
+
+    assert quotes["bid"].tolist() == [2.0]
+    assert provider.bars(["AAPL"], T0, T0 + pd.Timedelta(hours=1)).empty
+
+
+def test_bars_between_start_and_end(tmp_path: Path) -> None:
+    provider = ReplayProvider(make_bars(n=10))
+
+    bars = provider.bars(["MSFT"], T0 + pd.Timedelta(minutes=2), T0 + pd.Timedelta(minutes=4))
+
+    assert bars["close"].tolist() == [202.0, 203.0, 204.0]
+    assert (bars["symbol"] == "MSFT").all()
+
+
+def test_missing_file_and_wrong_columns(tmp_path: Path) -> None:
+    with pytest.raises(ReplayDataError, match="not found"):
+        ReplayProvider(tmp_path / "nope.csv")
+    with pytest.raises(ReplayDataError, match="needs bar columns"):
+        ReplayProvider(write(pd.DataFrame({"a": [1]}), tmp_path / "bad.csv"))
