@@ -151,11 +151,12 @@ class PaperBroker:
             led.marks[i] = p.market_price
         for sym, m in state.marks.items():
             led.marks[led.index_of(sym)] = m
-        for o in state.open_orders:
+        for loaded in state.open_orders:
+            o = _restored_order(loaded)
             if not o.status.is_open or o.status is _S.NEW:
                 raise StateRestoreError(f"order {o.order_id} is {o.status}, not open")
             led.index_of(o.symbol)
-            broker._open[o.order_id] = _copy_order(o)
+            broker._open[o.order_id] = o
         broker._by_client = dict(state.client_order_ids)
         missing = [
             o.order_id for o in state.open_orders if o.client_order_id not in broker._by_client
@@ -798,6 +799,19 @@ def _copy_order(o: Order) -> Order:
         o.filled_quantity, o.avg_fill_price, o.reject_reason, o.updated_at, o.stop_triggered,
         o.strategy, o.commission,
     )  # fmt: skip
+
+
+def _restored_order(loaded: Order) -> Order:
+    """A copy with enum fields rebuilt, so state read back as plain strings works too."""
+    o = _copy_order(loaded)
+    try:
+        o.status = OrderStatus(o.status)
+        o.side = Side(o.side)
+        o.order_type = OrderType(o.order_type)
+        o.time_in_force = TimeInForce(o.time_in_force)
+    except ValueError as exc:
+        raise StateRestoreError(f"order {o.order_id}: {exc}") from None
+    return o
 
 
 def _order_ref(order: Order, mark: float) -> float:
