@@ -9,7 +9,9 @@ for its content (`invalid_blocks`, `msg_too_long`, ...) is marked `failed` inste
 cannot block the queue. With no Slack configured, rows are printed and marked `printed`.
 
 The table belongs to the warehouse schema; this module reads and updates it, creating
-nothing. `Outbox` is the seam: `DuckDBOutbox` is the warehouse file, tests may pass another.
+nothing. Status meaning here: `pending` = still to deliver (including after a transient
+failure), `failed` = set aside for good. `Outbox` is the seam: `DuckDBOutbox` is the
+warehouse file, tests may pass another.
 """
 
 from __future__ import annotations
@@ -64,19 +66,19 @@ class DuckDBOutbox:
     connection, so delivery never holds the file between sends (the next interval's commit
     may need it)."""
 
-    def __init__(self, db_path: Path | str) -> None:
+    def __init__(self, db_path: Path | str, lock_timeout_seconds: float = 30.0) -> None:
         self.db_path = Path(db_path)
+        self.lock_timeout_seconds = lock_timeout_seconds
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
-        import duckdb
+        # The warehouse's lock-aware writer: waits its turn behind readers and the interval
+        # commit instead of failing on DuckDB's file lock. The schema is not touched.
+        from warehouse.connection import connect
 
-        conn = duckdb.connect(str(self.db_path))
-        try:
+        with connect(self.db_path, timeout=self.lock_timeout_seconds, migrate=False) as conn:
             conn.execute("SET TimeZone = 'UTC'")
             yield conn
-        finally:
-            conn.close()
 
     def pending(self, account_id: str | None = None, limit: int | None = None) -> list[AlertRecord]:
         sql = (
@@ -194,7 +196,8 @@ def deliver_pending(
     `[slack]` and the environment). `now` stamps `sent_at`; the shell's clock by default."""
     chosen = sender if sender is not None else build_sender(settings.slack)
     stamp = now if now is not None else datetime.now(UTC)
-    return deliver(DuckDBOutbox(db_path), chosen, now=stamp, account_id=account_id, limit=limit)
+    outbox = DuckDBOutbox(db_path, settings.warehouse.lock_timeout_seconds)
+    return deliver(outbox, chosen, now=stamp, account_id=account_id, limit=limit)
 
 
 def _send(sender: Sender, alert: AlertRecord) -> SendResult:
