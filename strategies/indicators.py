@@ -47,13 +47,14 @@ class RunningSums:
         out[window - 1 :] = c[window:] - c[: self.n_bars + 1 - window]
         return out
 
-    def _undefined(self, window: int) -> np.ndarray:
-        """True where the window is not full of valid bars."""
-        bad = np.zeros((self.n_bars, self.c1.shape[1]), dtype=bool)
-        bad[: window - 1] = True
+    def _blank_undefined(self, window: int, *arrays: np.ndarray) -> None:
+        """Set NaN where the window is not full of valid bars, in place."""
+        for arr in arrays:
+            arr[: window - 1] = np.nan
         if self.cnt is not None:
-            bad[window - 1 :] |= (self.cnt[window:] - self.cnt[: self.n_bars + 1 - window]) < window
-        return bad
+            short = (self.cnt[window:] - self.cnt[: self.n_bars + 1 - window]) < window
+            for arr in arrays:
+                arr[window - 1 :][short] = np.nan
 
     def mean(self, window: int) -> np.ndarray:
         """Simple moving average over `window` bars; NaN until `window` valid bars."""
@@ -64,7 +65,7 @@ class RunningSums:
         out = self._window(self.c1, window)
         out /= window
         out += self.ref
-        out[self._undefined(window)] = np.nan
+        self._blank_undefined(window, out)
         return out
 
     def mean_std(self, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,16 +78,21 @@ class RunningSums:
         shape = (self.n_bars, self.c1.shape[1])
         if self.n_bars < window:
             return np.full(shape, np.nan), np.full(shape, np.nan)
-        s1 = self._window(self.c1, window)
+        mean = self._window(self.c1, window)
         s2 = self._window(self.c2, window)
-        ss = s2 - s1 * s1 / window  # squared deviations from the window mean
+        # squared deviations from the window mean: s2 - s1^2 / window, computed in place
+        ss = mean * mean
+        ss /= -window
+        ss += s2
         # the running sums carry rounding noise of about eps * s2; below it the window is flat
-        ss[ss <= 1e-10 * np.abs(s2)] = 0.0
-        bad = self._undefined(window)
-        mean = s1 / window + self.ref
-        std = np.sqrt(ss / (window - 1))
-        mean[bad] = np.nan
-        std[bad] = np.nan
+        np.abs(s2, out=s2)
+        s2 *= 1e-10
+        ss[ss <= s2] = 0.0
+        ss /= window - 1
+        std = np.sqrt(ss, out=ss)
+        mean /= window
+        mean += self.ref
+        self._blank_undefined(window, mean, std)
         return mean, std
 
 

@@ -43,12 +43,13 @@ class MeanReversion(BaseStrategy):
         self, values: np.ndarray, symbols: tuple[str, ...], timestamps: np.ndarray | None
     ) -> Prepared:
         mean, std = rolling_mean_std(values, self.params.lookback)
+        z = values - mean
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (values - mean) / std
+            z /= std
         z[std == 0] = np.nan  # a flat window has no z-score
         short = z > self.params.entry_z
         long = z < -self.params.entry_z
-        exit_ = np.abs(z) < self.params.exit_z
+        exit_ = (z < self.params.exit_z) & (z > -self.params.exit_z)
         active = (short | long | exit_).any(axis=1)
         return Prepared(symbols, {"short": short, "long": long, "exit": exit_, "z": z}, active,
                         timestamps)  # fmt: skip
