@@ -94,7 +94,7 @@ def test_restored_broker_fills_like_one_that_never_stopped(tmp_path: Path) -> No
     stopping = PaperBroker("paper", 100_000.0)
     for minute in range(3):
         _step(steady, minute)
-        now, fills = _step(stopping, minute)
+        now, _ = _step(stopping, minute)
         changes = stopping.drain_changes()
         commit_interval(
             db,
