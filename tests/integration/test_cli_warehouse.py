@@ -1,0 +1,116 @@
+"""`papertrade sql|positions|orders|fills|account|kill-switch` on real warehouse files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from papertrade import cli_warehouse  # noqa: F401  (registers the commands)
+from papertrade.cli import app
+from warehouse.commit import commit_interval
+from warehouse.connection import connect
+from warehouse.testing import make_commit
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "w.duckdb"
+    commit_interval(path, make_commit(n=3))
+    return path
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_sql_prints_json_and_csv(db: Path) -> None:
+    as_json = run("sql", "SELECT symbol FROM fills ORDER BY symbol", "--db", str(db), "--json")
+    as_csv = run("sql", "SELECT count(*) AS n FROM fills", "--db", str(db), "--csv")
+    table = run("sql", "SELECT count(*) AS n FROM fills", "--db", str(db))
+
+    assert as_json.exit_code == 0, as_json.output
+    assert [r["symbol"] for r in json.loads(as_json.stdout)] == ["S0000", "S0001", "S0002"]
+    assert as_csv.stdout == "n\n3\n"
+    assert table.exit_code == 0 and "3" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM fills",
+        "DROP TABLE fills",
+        "COPY fills TO 'out.csv'",
+        "ATTACH 'other.duckdb'",
+        "INSERT INTO fills SELECT * FROM fills",
+        "UPDATE fills SET price = 0",
+        "CREATE TABLE t AS SELECT 1",
+        "PRAGMA enable_profiling",
+        "SET threads = 1",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SELECT 1; DELETE FROM fills",
+        "EXPLAIN ANALYZE DELETE FROM fills",
+    ],
+)
+def test_sql_refuses_statements_that_write(db: Path, statement: str) -> None:
+    result = run("sql", statement, "--db", str(db))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    with connect(db, read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM fills").fetchone() == (3,)
+
+
+def test_sql_cannot_read_other_files(db: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\n1\n")
+
+    result = run("sql", f"SELECT * FROM read_csv('{secret}')", "--db", str(db))
+
+    assert result.exit_code == 2
+    assert "disabled" in result.stderr
+
+
+def test_read_commands_refuse_a_missing_db_without_creating_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.duckdb"
+    for command in (["sql", "SELECT 1"], ["positions"], ["fills"], ["kill-switch", "status"]):
+        result = run(*command, "--db", str(missing))
+        assert result.exit_code == 2, command
+        assert "database file not found" in result.stderr
+    assert not missing.exists()
+
+
+def test_positions_orders_fills_account_as_json(db: Path) -> None:
+    positions = json.loads(run("positions", "--db", str(db), "--json").stdout)
+    orders = json.loads(run("orders", "--db", str(db), "--json", "--open").stdout)
+    fills = json.loads(run("fills", "--db", str(db), "--json", "--limit", "2").stdout)
+    account = json.loads(run("account", "--db", str(db), "--json").stdout)
+    other = run("account", "--db", str(db), "--account-id", "ghost")
+
+    assert [p["symbol"] for p in positions] == ["S0000", "S0001", "S0002"]
+    assert [o["status"] for o in orders] == ["accepted"]
+    assert len(fills) == 2
+    assert account["trading_state"] == "active"
+    assert account["equity"] == pytest.approx(account["cash"] + account["positions_value"])
+    assert other.exit_code == 2
+
+
+def test_kill_switch_on_off_and_status(db: Path) -> None:
+    no_reason = run("kill-switch", "on", "--db", str(db))
+    on = run("kill-switch", "on", "--reason", "broker outage", "--db", str(db))
+    status_on = json.loads(run("kill-switch", "status", "--db", str(db), "--json").stdout)
+    off = run("kill-switch", "off", "--db", str(db))
+    status_off = json.loads(run("kill-switch", "status", "--db", str(db), "--json").stdout)
+
+    assert no_reason.exit_code == 2 and "--reason" in no_reason.stderr
+    assert on.exit_code == 0 and off.exit_code == 0
+    assert (status_on["state"], status_on["reason"]) == ("halted", "broker outage")
+    assert status_off["state"] == "active"
+    with connect(db, read_only=True) as conn:
+        kinds = conn.execute("SELECT count(*) FROM alerts WHERE kind = 'kill_switch'").fetchone()
+    assert kinds == (2,)
