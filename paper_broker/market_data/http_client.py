@@ -94,9 +94,8 @@ class HttpSource:
                         status,
                     )
                 last_problem = f"HTTP {status}"
-                wait = self._retry_after(response)
-                if wait is None:
-                    wait = self._backoff(attempt)
+                retry_after = self._retry_after(response)
+                wait = self._backoff(attempt) if retry_after is None else retry_after
             if attempt + 1 < attempts:
                 self._sleep(wait)
         raise ProviderUnavailable(
