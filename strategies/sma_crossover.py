@@ -47,7 +47,7 @@ class SmaCrossover(BaseStrategy):
         # NaN compares False, so undefined averages never signal
         up[1:] = (fast[:-1] <= slow[:-1]) & (fast[1:] > slow[1:])
         down[1:] = (fast[:-1] >= slow[:-1]) & (fast[1:] < slow[1:])
-        active = (up | down).any(axis=1)
+        active = np.asarray((up | down).any(axis=1))
         return Prepared(symbols, {"up": up, "down": down, "fast": fast, "slow": slow}, active,
                         timestamps)  # fmt: skip
 

@@ -170,7 +170,7 @@ class RiskGuard:
                     continue
                 reason[k], rule[k] = why, name
                 if val is not None and lim is not None:
-                    lv = float(lim if np.isscalar(lim) else lim[k])  # type: ignore[index]
+                    lv = float(np.broadcast_to(lim, (n,))[k])
                     value[k], limit[k] = val[k], lv
                     detail[k] = f"{why}: {val[k]:.2f} > {lv:.2f}"
                 else:
@@ -267,12 +267,12 @@ class RiskGuard:
         rejections: list[Rejection] = []
         events: list[RiskEvent] = []
         for k in range(n):
-            why = reason[k]
-            if why is None:
+            code = reason[k]
+            if code is None:
                 continue
             intent = intents[k]
             rejections.append(
-                Rejection(why, detail[k], intent.symbol, intent.client_order_id, rule[k])
+                Rejection(code, detail[k], intent.symbol, intent.client_order_id, rule[k])
             )
             events.append(
                 RiskEvent(
@@ -282,7 +282,7 @@ class RiskGuard:
                     ts=now,
                     rule=rule[k],
                     symbol=intent.symbol,
-                    reason=str(why),
+                    reason=str(code),
                     detail=detail[k],
                     value=float(value[k]),
                     limit_value=float(limit[k]),
