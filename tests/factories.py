@@ -72,7 +72,7 @@ def make_quotes(
 
 def make_bars(
     symbols: Sequence[str],
-    open: PerSymbol = 100.0,  # noqa: A002 - the column's name
+    open: PerSymbol = 100.0,
     high: PerSymbol | None = None,
     low: PerSymbol | None = None,
     close: PerSymbol | None = None,

@@ -61,7 +61,9 @@ def test_selling_a_long_needs_no_buying_power() -> None:
 
 def test_portfolio_view_matches_account() -> None:
     broker = make_broker(marks={"A": 100.0})
-    broker.submit([make_intent("A", "buy", 10), make_intent("A", "buy", 1, "limit", limit=1.0)], at(0))
+    broker.submit(
+        [make_intent("A", "buy", 10), make_intent("A", "buy", 1, "limit", limit=1.0)], at(0)
+    )
     broker.process_quotes(make_quotes(["A"], spread_bps=0), at(0))
 
     view = broker.portfolio_view()

@@ -71,7 +71,9 @@ def test_restored_broker_keeps_client_order_ids() -> None:
 
 def test_drain_changes_returns_each_change_once() -> None:
     broker = make_broker(marks={"A": 100})
-    broker.submit([make_intent("A", "buy", 10), make_intent("A", "buy", 5, "limit", limit=1)], at(0))
+    broker.submit(
+        [make_intent("A", "buy", 10), make_intent("A", "buy", 5, "limit", limit=1)], at(0)
+    )
     broker.process_quotes(make_quotes(["A"]), at(0))
 
     first = broker.drain_changes()

@@ -4,7 +4,12 @@ import pytest
 
 from paper_broker.commission import PercentCommission, PerShareCommission, ZeroCommission
 from paper_broker.config import MarkSource
-from paper_broker.slippage import FixedBpsSlippage, NoSlippage, SpreadFractionSlippage, VolumeImpactSlippage
+from paper_broker.slippage import (
+    FixedBpsSlippage,
+    NoSlippage,
+    SpreadFractionSlippage,
+    VolumeImpactSlippage,
+)
 from papertrade.settings import Settings
 from papertrade.wiring import broker_config_from_settings
 

@@ -56,9 +56,7 @@ def test_market_buy_fills_at_ask_and_sell_at_bid() -> None:
     ],
 )
 def test_limit_fills_only_when_marketable(side: str, limit: float, expected: float | None) -> None:
-    fills = _filled_one(
-        {"side": side, "order_type": "limit", "limit": limit}, {"spread_bps": 20}
-    )
+    fills = _filled_one({"side": side, "order_type": "limit", "limit": limit}, {"spread_bps": 20})
 
     assert [f.price for f in fills] == ([] if expected is None else [expected])
 

@@ -11,7 +11,9 @@ from tests.factories import at, frictionless, make_broker, make_intent, make_quo
 def _trade(broker: PaperBroker, side: str, qty: float, price: float, minute: int) -> None:
     broker.mark({"A": price})
     broker.submit([make_intent("A", side, qty)], at(minute))
-    fills = broker.process_quotes(make_quotes(["A"], mid=price, spread_bps=0, ts=at(minute)), at(minute))
+    fills = broker.process_quotes(
+        make_quotes(["A"], mid=price, spread_bps=0, ts=at(minute)), at(minute)
+    )
     assert [f.price for f in fills] == [price]
 
 
