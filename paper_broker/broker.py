@@ -242,20 +242,10 @@ class PaperBroker:
             if cid is None:
                 cid = f"{aid}-auto-{seq:08d}"
             order = Order(
-                account_id=aid,
-                order_id=f"{aid}-O{seq:08d}",
-                client_order_id=cid,
-                created_at=now,
-                symbol=it.symbol,
-                side=it.side,
-                order_type=it.order_type,
-                time_in_force=it.time_in_force,
-                quantity=float(it.quantity),
-                limit_price=it.limit_price,
-                stop_price=it.stop_price,
-                updated_at=now,
-                strategy=it.strategy,
-            )
+                aid, f"{aid}-O{seq:08d}", cid, now, it.symbol, it.side, it.order_type,
+                it.time_in_force, float(it.quantity), it.limit_price, it.stop_price,
+                _S.NEW, 0.0, None, None, now, False, it.strategy,
+            )  # fmt: skip
             self._by_client[cid] = order.order_id
             i = int(idx[k])
             held = float(qty_now[i])
@@ -681,6 +671,8 @@ class PaperBroker:
         fills: list[Fill] = []
         append = fills.append
         changed = self._changed
+        open_ = self._open
+        closed = self._closed
         for j, qj, pj, cj, fq, av in zip(
             sel.tolist(), q.tolist(), p.tolist(), comm.tolist(), cum_q.tolist(), new_avg.tolist(),
             strict=True,
@@ -694,10 +686,14 @@ class PaperBroker:
             transition(o, _S.FILLED if full else _S.PARTIALLY_FILLED, now)
             changed[o.order_id] = o
             if full:
-                self._close(o)
+                del open_[o.order_id]
+                closed[o.order_id] = o
             append(Fill(aid, f"{aid}-F{seq:08d}", o.order_id, now, o.symbol, o.side, qj, pj, cj))
         self._fill_seq = seq
         self._new_fills.extend(fills)
+        excess = len(closed) - self.config.closed_order_retention
+        for _ in range(max(0, excess)):
+            closed.popitem(last=False)
         return fills
 
     def _mark_closes(self, close: FloatArray, symbol_index: IntArray | None) -> None:
@@ -767,27 +763,35 @@ class _OrderArrays:
 
 
 def _order_arrays(orders: list[Order], index: dict[str, int]) -> _OrderArrays:
-    """Columns of the open orders, aligned with `orders` (creation order)."""
-    n = len(orders)
-    f8 = np.float64
+    """Columns of the open orders, aligned with `orders` (creation order), in one pass."""
     nan = math.nan
-    qty = np.fromiter((o.quantity for o in orders), f8, n)
-    filled = np.fromiter((o.filled_quantity for o in orders), f8, n)
-    tif = [o.time_in_force for o in orders]
-    fok = np.fromiter((t is TimeInForce.FOK for t in tif), bool, n)
+    fok_, ioc_ = TimeInForce.FOK, TimeInForce.IOC
+    codes = TYPE_CODES
+    rows = [
+        (
+            index[o.symbol], o.side.sign, codes[o.order_type],
+            nan if o.limit_price is None else o.limit_price,
+            nan if o.stop_price is None else o.stop_price,
+            o.quantity, o.filled_quantity, o.avg_fill_price or 0.0, o.commission,
+            o.stop_triggered, o.time_in_force is fok_, o.time_in_force is ioc_,
+        )
+        for o in orders
+    ]  # fmt: skip
+    m = np.array(rows, dtype=np.float64).reshape(len(rows), 12)
+    fok = m[:, 10] > 0
     return _OrderArrays(
-        sym=np.fromiter((index[o.symbol] for o in orders), np.int64, n),
-        sign=np.fromiter((o.side.sign for o in orders), f8, n),
-        code=np.fromiter((TYPE_CODES[o.order_type] for o in orders), np.int64, n),
-        limit=np.fromiter((nan if o.limit_price is None else o.limit_price for o in orders), f8, n),
-        stop=np.fromiter((nan if o.stop_price is None else o.stop_price for o in orders), f8, n),
-        remaining=qty - filled,
-        filled=filled,
-        avg=np.fromiter((o.avg_fill_price or 0.0 for o in orders), f8, n),
-        commission=np.fromiter((o.commission for o in orders), f8, n),
-        triggered=np.fromiter((o.stop_triggered for o in orders), bool, n),
+        sym=m[:, 0].astype(np.int64),
+        sign=m[:, 1].copy(),
+        code=m[:, 2].astype(np.int64),
+        limit=m[:, 3].copy(),
+        stop=m[:, 4].copy(),
+        remaining=m[:, 5] - m[:, 6],
+        filled=m[:, 6].copy(),
+        avg=m[:, 7].copy(),
+        commission=m[:, 8].copy(),
+        triggered=m[:, 9] > 0,
         fok=fok,
-        immediate=fok | np.fromiter((t is TimeInForce.IOC for t in tif), bool, n),
+        immediate=fok | (m[:, 11] > 0),
     )
 
 
