@@ -16,8 +16,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from paper_broker.market_data.errors import ProviderAuthError, ReplayDataError
 from papertrade.errors import UserError
 from papertrade.settings import Settings, load_settings
+from strategies.errors import StrategyError
 
 app = typer.Typer(
     name="papertrade",
@@ -47,6 +49,16 @@ AccountOpt = Annotated[
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Errors a user can fix from outside the code: a bad config, strategy or parameter, missing
+# provider keys, a bad replay file. The core raises its own types (it does not import the
+# application), so the shell lists them here.
+USER_FIXABLE: tuple[type[Exception], ...] = (
+    UserError,
+    StrategyError,
+    ProviderAuthError,
+    ReplayDataError,
+)
+
 
 def user_errors(func: F) -> F:
     """Turn a `UserError` into its one-line message and exit code 2."""
@@ -55,7 +67,7 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except UserError as exc:
+        except USER_FIXABLE as exc:
             err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 

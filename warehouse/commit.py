@@ -32,6 +32,7 @@ import pandas as pd
 
 from paper_broker.enums import TradingState
 from paper_broker.records import BrokerState, Fill, Order, PositionRecord
+from papertrade.errors import PapertradeError
 from warehouse.connection import DEFAULT_TIMEOUT, connect
 from warehouse.frames import (
     ORDER_COLUMNS,
@@ -46,6 +47,7 @@ QUOTE_COLUMNS = (
     "account_id", "as_of", "symbol", "bid", "ask", "bid_size", "ask_size", "last", "volume",
     "quote_ts", "provider", "valid", "flag_reason",
 )  # fmt: skip
+BAR_COLUMNS = ("account_id", "timestamp", "symbol", "open", "high", "low", "close", "volume")
 RISK_EVENT_COLUMNS = (
     "account_id", "event_id", "ts", "rule", "symbol", "reason", "detail", "value",
     "limit_value", "state_before", "state_after",
@@ -122,6 +124,13 @@ class IntervalCommit:
     initial_cash: float | None = None
     config_json: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # long-format bars (timestamp, symbol, open, high, low, close, volume) the interval
+    # decided on that the quotes table does not hold, e.g. a new account's warm-up history
+    bars: pd.DataFrame | None = None
+    # the last committed interval this one was built on; when set, the commit refuses to
+    # land on top of a different one (two runs that raced past the account run lock)
+    based_on: datetime | None = None
+    check_based_on: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +179,9 @@ def _commit(
             conn.execute("ROLLBACK")
             return CommitResult(False, json.loads(done[0]) if done[0] else {})
 
+        if commit.check_based_on:
+            _check_based_on(conn, account, as_of, commit.based_on)
+
         state = commit.state
         conn.execute(
             "INSERT INTO accounts VALUES (?, ?, ?, 'paper', ?) ON CONFLICT DO NOTHING",
@@ -180,6 +192,12 @@ def _commit(
                 commit.config_json,
             ],
         )
+
+        if commit.bars is not None and not commit.bars.empty:
+            bars = commit.bars.assign(account_id=account)
+            bars["timestamp"] = pd.to_datetime(bars["timestamp"], utc=True)
+            insert_frame(conn, "bars", bars, BAR_COLUMNS)
+            stage("bars")
 
         quotes = _quotes(commit.quotes, account, as_of)
         insert_frame(conn, "quotes", quotes, QUOTE_COLUMNS)
@@ -271,6 +289,28 @@ def _commit(
 # order id index) in `orders`. Every other field goes to `state_json`, so a scalar the broker
 # adds later is persisted without a schema change.
 TABLE_HELD_FIELDS = frozenset({"positions", "open_orders", "client_order_ids"})
+
+
+class StaleState(PapertradeError):
+    """The account moved on since this interval loaded its state; nothing was written."""
+
+    def __init__(self, account_id: str, as_of: datetime, expected: Any, found: Any) -> None:
+        super().__init__(
+            f"interval {as_of.isoformat()} of {account_id} was built on {expected}, "
+            f"but the last committed interval is {found}; nothing written"
+        )
+
+
+def _check_based_on(
+    conn: duckdb.DuckDBPyConnection, account: str, as_of: datetime, based_on: datetime | None
+) -> None:
+    row = conn.execute(
+        "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
+    ).fetchone()
+    latest = row[0] if row else None
+    expected = _utc(based_on) if based_on is not None else None
+    if (latest is None) != (expected is None) or (latest is not None and _utc(latest) != expected):
+        raise StaleState(account, as_of, expected, latest)
 
 
 def state_json(state: BrokerState) -> str:

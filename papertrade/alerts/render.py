@@ -207,6 +207,23 @@ def render_summary_alert(
     )
 
 
+def render_gap_alert(account_id: str, as_of: datetime, missed: Sequence[datetime]) -> AlertRecord:
+    """Intervals that never ran (downtime, a stopped worker). The run at `as_of` caught up
+    from the current quotes instead of trading them blindly; this says how much was missed."""
+    first, last = min(missed), max(missed)
+    title = f"{account_id}: {len(missed)} missed intervals"
+    text = f"{title}, {_ts(first)} to {_ts(last)}; caught up at {_ts(as_of)}"
+    return _record(
+        account_id,
+        as_of,
+        AlertKind.GAP,
+        AlertLevel.WARNING,
+        title,
+        text,
+        [_header(f"{_LEVEL_ICON[AlertLevel.WARNING]} {title}"), _section(text)],
+    )
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 

@@ -1,0 +1,76 @@
+"""The `trading-interval` flow: one interval of one paper account, from one committed state
+to the next.
+
+    fetch-quotes -> run-strategy -> risk-check -> simulate-fills -> persist-to-duckdb -> notify
+
+Tasks get the interval's run object unexamined (`quote`): Prefect does not need to walk the
+broker to track dependencies, and nothing is cached because every step has side effects or
+depends on the clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.utilities.annotations import quote
+
+from paper_broker.market_data.factory import make_provider
+from papertrade import interval
+from papertrade.settings import load_settings
+from tasks.fetch_quotes import fetch_quotes
+from tasks.notify import notify
+from tasks.persist import persist
+from tasks.risk_check import risk_check
+from tasks.run_strategy import run_strategy
+from tasks.simulate_fills import simulate_fills
+from warehouse.run_lock import AccountBusy
+
+
+def _scheduled_start() -> datetime | None:
+    from prefect.runtime import flow_run
+
+    if flow_run.id is None:
+        return None
+    start = flow_run.scheduled_start_time
+    return datetime.fromtimestamp(start.timestamp(), tz=start.tzinfo) if start else None
+
+
+@flow(name="trading-interval", log_prints=False)
+def trading_interval(
+    as_of: datetime | None = None,
+    force: bool = False,
+    config: str | None = None,
+    db: str | None = None,
+) -> dict[str, Any]:
+    """Trade one interval. `as_of` defaults to the run's scheduled start time; outside an
+    exchange session the run completes at once unless `force` is set."""
+    logger = get_run_logger()
+    settings = load_settings(Path(config) if config else None, Path(db) if db else None)
+    calendar = interval.calendar_for(settings)
+    when = interval.resolve_as_of(as_of, None if as_of else _scheduled_start(), calendar)
+    provider = make_provider(settings.market_data, settings.universe.symbols)
+    try:
+        with interval.account_lock(settings):
+            run = interval.open_run(settings, when, provider, force=force, calendar=calendar)
+            if isinstance(run, dict):
+                logger.info("interval %s: %s", when.isoformat(), run["status"])
+                return run
+            if run.gap:
+                logger.warning("%d missed intervals since %s", len(run.gap), run.last_committed)
+            fetch_quotes(quote(run), quote(provider))
+            run_strategy(quote(run))
+            risk_check(quote(run))
+            simulate_fills(quote(run))
+            summary = persist(quote(run))
+    except AccountBusy as exc:
+        return interval.busy_summary(settings, when, exc)
+    summary["notify"] = notify(quote(run), summary)
+    logger.info(
+        "interval %s %s: %d orders, %d fills, %d rejections, equity %.2f",
+        when.isoformat(), summary["status"], summary.get("n_orders", 0),
+        summary.get("n_fills", 0), summary.get("n_rejections", 0), summary.get("equity", 0.0),
+    )  # fmt: skip
+    return summary

@@ -1,0 +1,567 @@
+"""One trading interval as plain functions: the steps the `trading-interval` flow's tasks call.
+
+    open_run -> fetch_quotes -> run_strategy -> risk_check -> simulate_fills -> persist -> notify
+
+`open_run` loads everything the interval decides on from the warehouse (the broker as the last
+commit left it, the trading state, equity marks for the guards, the price history); the middle
+steps are pure calls into `paper_broker` and `strategies`; `persist` writes the whole outcome
+in one transaction. The flow wraps each step in a Prefect task; benchmarks, the soak and the
+tests call them directly, so the orchestrated and the bare paths cannot drift apart.
+
+Exactly once: nothing is written before `persist`, client order ids are a function of
+(account, as_of, strategy, sequence), and an interval already committed is answered from its
+stored summary. A run killed at any step and run again therefore commits one set of fills.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from paper_broker.broker import PaperBroker
+from paper_broker.enums import TradingState
+from paper_broker.ids import client_order_id
+from paper_broker.market_data.protocol import MarketDataProvider
+from paper_broker.market_data.validation import QuoteLimits, validate_quotes
+from paper_broker.records import Fill, Order, OrderIntent, Rejection
+from paper_broker.risk.events import RiskEvent
+from paper_broker.risk.guard import GuardOutcome, RiskDecision, RiskGuard, flatten_intents
+from papertrade.alerts.records import AlertRecord, is_wanted
+from papertrade.alerts.render import (
+    render_fills_alert,
+    render_gap_alert,
+    render_kill_switch_alert,
+    render_risk_alert,
+)
+from papertrade.calendar import MarketCalendar, Session
+from papertrade.risk_wiring import risk_config_from_settings
+from papertrade.settings import Settings
+from papertrade.wiring import broker_config_from_settings
+from strategies.base import Strategy
+from strategies.registry import load_strategy
+from warehouse.run_lock import AccountBusy, account_run_lock
+
+log = logging.getLogger("papertrade.interval")
+
+
+class IntervalStatus:
+    COMMITTED = "committed"
+    ALREADY_COMMITTED = "already_committed"
+    MARKET_CLOSED = "market_closed"
+    BUSY = "busy"
+
+
+@dataclass
+class IntervalRun:
+    """The state of one interval between its steps. Built by `open_run`."""
+
+    settings: Settings
+    as_of: datetime
+    session: Session | None
+    is_last_of_session: bool
+    broker: PaperBroker
+    strategy: Strategy
+    trading_state: TradingState
+    session_start_equity: float
+    peak_equity: float
+    history: pd.DataFrame
+    previous_mids: dict[str, float]
+    last_committed: datetime | None
+    gap: list[datetime] = field(default_factory=list)
+    warmup_bars: pd.DataFrame | None = None
+    new_account: bool = False
+    # filled in by the steps
+    quotes: pd.DataFrame | None = None
+    intents: list[OrderIntent] = field(default_factory=list)
+    decision: RiskDecision | None = None
+    guard: GuardOutcome | None = None
+    rejections: list[Rejection] = field(default_factory=list)
+    expired: list[Order] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+
+    @property
+    def account_id(self) -> str:
+        return self.settings.account.id
+
+
+def resolve_as_of(
+    as_of: datetime | None, scheduled: datetime | None, calendar: MarketCalendar
+) -> datetime:
+    """The explicit `as_of`, else the flow run's scheduled start, else now; floored to the
+    interval so a run that starts a few seconds late still names its interval."""
+    chosen = as_of or scheduled or datetime.now(UTC)
+    return calendar.floor(chosen)
+
+
+def calendar_for(settings: Settings) -> MarketCalendar:
+    return MarketCalendar(settings.market_data.calendar, settings.market_data.interval_seconds)
+
+
+def open_run(
+    settings: Settings,
+    as_of: datetime,
+    provider: MarketDataProvider,
+    *,
+    force: bool = False,
+    calendar: MarketCalendar | None = None,
+) -> IntervalRun | dict[str, Any]:
+    """Load what the interval decides on. Returns a summary dict instead of a run when there
+    is nothing to do: the market is closed, or this interval is already committed."""
+    from warehouse.connection import connect
+
+    calendar = calendar or calendar_for(settings)
+    session = calendar.session_at(as_of)
+    account = settings.account.id
+    if session is None and not force:
+        return {"account_id": account, "as_of": as_of.isoformat(), "status": "market_closed"}
+    strategy = load_strategy(settings.strategy.name, settings.strategy.params)
+    db = settings.warehouse.path
+    with connect(db, timeout=settings.warehouse.lock_timeout_seconds) as conn:
+        done = conn.execute(
+            "SELECT summary_json FROM intervals WHERE account_id = ? AND as_of = ?",
+            [account, as_of],
+        ).fetchone()
+        if done is not None:
+            summary = json.loads(done[0]) if done[0] else {}
+            return {**summary, "status": IntervalStatus.ALREADY_COMMITTED}
+        loaded = _load(conn, settings, as_of, session)
+    state, trading_state, start_equity, peak, history, prev_mids, last = loaded
+    config = broker_config_from_settings(settings)
+    symbols = settings.universe.symbols
+    if state is None:
+        broker = PaperBroker(account, settings.account.initial_cash, config, symbols)
+    else:
+        broker = PaperBroker.from_state(state, config, symbols)
+    gap = calendar.intervals_between(last, as_of) if last is not None else []
+    warmup = None
+    n_bars = settings.market_data.history_bars
+    if len(history) < n_bars and last is None:
+        warmup = _warmup_bars(provider, symbols, as_of, n_bars - len(history), calendar)
+        history = _merge_history(_closes(warmup), history, n_bars)
+    is_last = session is not None and as_of + calendar.interval >= session.close
+    return IntervalRun(
+        settings=settings,
+        as_of=as_of,
+        session=session,
+        is_last_of_session=is_last,
+        broker=broker,
+        strategy=strategy,
+        trading_state=trading_state,
+        session_start_equity=start_equity,
+        peak_equity=peak,
+        history=history,
+        previous_mids=prev_mids,
+        last_committed=last,
+        gap=gap,
+        warmup_bars=warmup,
+        new_account=state is None,
+    )
+
+
+def fetch_quotes(run: IntervalRun, provider: MarketDataProvider) -> pd.DataFrame:
+    """Quotes for the universe at `as_of`, each valid or flagged with its reason."""
+    symbols = run.settings.universe.symbols
+    raw = provider.quotes(symbols, run.as_of)
+    limits = QuoteLimits.from_settings(run.settings.market_data)
+    run.quotes = validate_quotes(raw, symbols, run.as_of, limits, run.previous_mids)
+    return run.quotes
+
+
+def run_strategy(run: IntervalRun) -> list[OrderIntent]:
+    """Bring resting orders and marks up to date with the new quotes, then ask the strategy.
+
+    Resting orders are filled first so the strategy decides on the portfolio as it really
+    is; after downtime that is how missed intervals are caught up without trading blindly."""
+    assert run.quotes is not None
+    _resting_fills(run)
+    valid = run.quotes[run.quotes["valid"]]
+    mids = valid.set_index("symbol")[["bid", "ask"]].mean(axis=1)
+    history = _merge_history(run.history, pd.DataFrame([mids], index=[run.as_of]), None)
+    intents = run.strategy.generate(history, valid, run.broker.portfolio_view(), run.as_of)
+    run.intents = _numbered(intents, run.account_id, run.as_of)
+    return run.intents
+
+
+def risk_check(run: IntervalRun) -> RiskDecision:
+    """Portfolio guards first (they may tighten the trading state), then every intent."""
+    assert run.quotes is not None
+    guard = RiskGuard(risk_config_from_settings(run.settings))
+    account = run.broker.account()
+    peak = max(run.peak_equity, account.equity)
+    run.guard = guard.evaluate_portfolio(
+        account.equity, run.session_start_equity, peak, run.trading_state, run.as_of
+    )
+    intents = run.intents
+    if run.guard.flatten:
+        flatten = flatten_intents(run.broker.portfolio_view())
+        intents = _numbered(flatten, run.account_id, run.as_of)
+    valid = run.quotes[run.quotes["valid"]]
+    run.decision = guard.check(
+        intents, run.broker.portfolio_view(), valid, run.guard.state, now=run.as_of
+    )
+    return run.decision
+
+
+def simulate_fills(run: IntervalRun) -> list[Fill]:
+    """Submit what risk approved and fill it against this interval's quotes; at the last
+    interval of the session, day orders expire."""
+    assert run.decision is not None and run.quotes is not None
+    result = run.broker.submit(run.decision.approved, run.as_of)
+    run.rejections = [*run.decision.rejections, *result.rejections]
+    run.broker.process_quotes(run.quotes, run.as_of)
+    if run.is_last_of_session:
+        run.expired.extend(run.broker.expire_day_orders(run.as_of))
+    changes = run.broker.drain_changes()
+    run.orders = [*changes.orders, *_risk_rejected_orders(run)]
+    run.fills = changes.fills
+    return run.fills
+
+
+def build_commit(run: IntervalRun) -> Any:
+    """Everything the interval writes, as one `IntervalCommit`."""
+    from warehouse.commit import EquityRow, IntervalCommit
+
+    assert run.decision is not None and run.guard is not None
+    state = run.broker.snapshot()
+    account = run.broker.account()
+    events = [*run.guard.events, *run.decision.events]
+    new_state = run.guard.state
+    changed = new_state is not run.trading_state
+    return IntervalCommit(
+        account_id=run.account_id,
+        as_of=run.as_of,
+        session_date=run.session.date if run.session else None,
+        state=state,
+        quotes=run.quotes,
+        orders=run.orders,
+        fills=run.fills,
+        positions=state.positions,
+        equity=EquityRow(
+            ts=run.as_of,
+            cash=account.cash,
+            positions_value=account.positions_value,
+            equity=account.equity,
+            gross_exposure=account.gross_exposure,
+            net_exposure=account.net_exposure,
+            realized_pnl=account.realized_pnl,
+            unrealized_pnl=account.unrealized_pnl,
+        ),
+        risk_events=[e.as_row() for e in events],
+        alerts=[a.as_row() for a in _alerts(run, events, changed)],
+        trading_state=(new_state, _state_reason(events)) if changed else None,
+        n_rejections=len(run.rejections),
+        gap_intervals=len(run.gap),
+        initial_cash=run.settings.account.initial_cash,
+        config_json=run.settings.model_dump_json() if run.new_account else None,
+        bars=run.warmup_bars,
+        based_on=run.last_committed,
+        check_based_on=True,
+        extra={
+            "day_pnl": account.equity - run.session_start_equity,
+            "gross_exposure": account.gross_exposure,
+            "trading_state": new_state.value,
+        },
+    )
+
+
+def persist(run: IntervalRun, on_stage: Any = None) -> dict[str, Any]:
+    """Commit the interval in one transaction; an already committed one is a no-op."""
+    from warehouse.commit import commit_interval
+
+    result = commit_interval(
+        run.settings.warehouse.path,
+        build_commit(run),
+        timeout=run.settings.warehouse.lock_timeout_seconds,
+        on_stage=on_stage,
+    )
+    status = IntervalStatus.COMMITTED if result.committed else IntervalStatus.ALREADY_COMMITTED
+    return {**result.summary, "status": status}
+
+
+def notify(settings: Settings, sender: Any = None) -> dict[str, Any]:
+    """Send what waits in the outbox. Never raises: trading does not depend on Slack."""
+    from papertrade.alerts.outbox import deliver_pending
+
+    try:
+        report = deliver_pending(settings.warehouse.path, settings, sender)
+    except Exception as exc:  # the outbox keeps the rows; the next interval retries them
+        log.warning("alert delivery failed: %s", type(exc).__name__)
+        return {"error": type(exc).__name__}
+    return {"sent": report.sent, "printed": report.printed, "pending": report.pending}
+
+
+def run_interval(
+    settings: Settings,
+    as_of: datetime,
+    provider: MarketDataProvider,
+    *,
+    force: bool = False,
+    calendar: MarketCalendar | None = None,
+    sender: Any = None,
+) -> dict[str, Any]:
+    """All steps in-process, without Prefect: the engine the flow orchestrates."""
+    try:
+        with account_lock(settings):
+            run = open_run(settings, as_of, provider, force=force, calendar=calendar)
+            if isinstance(run, dict):
+                return run
+            fetch_quotes(run, provider)
+            run_strategy(run)
+            risk_check(run)
+            simulate_fills(run)
+            summary = persist(run)
+    except AccountBusy as exc:
+        return busy_summary(settings, as_of, exc)
+    summary["notify"] = notify(settings, sender)
+    return summary
+
+
+def account_lock(settings: Settings) -> AbstractContextManager[None]:
+    """Hold the account's run lock from loading the state to the commit."""
+    return account_run_lock(
+        Path(settings.warehouse.path), settings.account.id, settings.warehouse.lock_timeout_seconds
+    )
+
+
+def busy_summary(settings: Settings, as_of: datetime, exc: Exception) -> dict[str, Any]:
+    log.warning("%s", exc)
+    return {"account_id": settings.account.id, "as_of": as_of.isoformat(), "status": "busy"}
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _load(
+    conn: Any, settings: Settings, as_of: datetime, session: Session | None
+) -> tuple[Any, TradingState, float, float, pd.DataFrame, dict[str, float], datetime | None]:
+    from warehouse.state import load_broker_state
+    from warehouse.trading_state import get_trading_state
+
+    account = settings.account.id
+    state = load_broker_state(conn, account)
+    if state is not None and state.initial_cash != settings.account.initial_cash:
+        log.info("account %s keeps its initial cash %.2f", account, state.initial_cash)
+    trading = get_trading_state(conn, account).state
+    since = session.open if session is not None else as_of
+    start_row = conn.execute(
+        "SELECT equity FROM equity WHERE account_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+        [account, since],
+    ).fetchone()
+    initial = state.initial_cash if state is not None else settings.account.initial_cash
+    start_equity = float(start_row[0]) if start_row else initial
+    peak_row = conn.execute(
+        "SELECT max(equity) FROM equity WHERE account_id = ? AND ts < ?", [account, as_of]
+    ).fetchone()
+    peak = max(float(peak_row[0]) if peak_row and peak_row[0] is not None else initial, initial)
+    last_row = conn.execute(
+        "SELECT max(as_of) FROM intervals WHERE account_id = ? AND as_of < ?", [account, as_of]
+    ).fetchone()
+    last = last_row[0].astimezone(UTC) if last_row and last_row[0] is not None else None
+    history = load_history(conn, account, as_of, settings.market_data.history_bars)
+    prev_mids = _previous_mids(conn, account, last)
+    return state, trading, start_equity, peak, history, prev_mids, last
+
+
+def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:
+    """Closes before `as_of` as a wide frame (rows UTC times, columns symbols): the warm-up
+    bars the account recorded, then the mids of its valid quotes, the last `n_bars` times."""
+    frame = conn.execute(
+        """
+        WITH h AS (
+            SELECT timestamp AS ts, symbol, close AS price FROM bars
+            WHERE account_id = $account AND timestamp < $as_of
+            UNION ALL
+            SELECT as_of AS ts, symbol, (bid + ask) / 2 AS price FROM quotes
+            WHERE account_id = $account AND as_of < $as_of AND valid
+        ),
+        times AS (SELECT DISTINCT ts FROM h ORDER BY ts DESC LIMIT $n)
+        SELECT h.ts, h.symbol, h.price FROM h JOIN times USING (ts) ORDER BY h.ts, h.symbol
+        """,
+        {"account": account_id, "as_of": as_of, "n": n_bars},
+    ).df()
+    if frame.empty:
+        return pd.DataFrame(dtype="float64")
+    wide = frame.pivot_table(index="ts", columns="symbol", values="price", aggfunc="last")
+    wide.index = pd.DatetimeIndex(wide.index).tz_convert("UTC")
+    wide.columns.name = None
+    return wide
+
+
+def _previous_mids(conn: Any, account_id: str, last: datetime | None) -> dict[str, float]:
+    if last is None:
+        return {}
+    rows = conn.execute(
+        "SELECT symbol, (bid + ask) / 2 FROM quotes WHERE account_id = ? AND as_of = ? AND valid",
+        [account_id, last],
+    ).fetchall()
+    return {str(s): float(m) for s, m in rows}
+
+
+def _warmup_bars(
+    provider: MarketDataProvider,
+    symbols: list[str],
+    as_of: datetime,
+    n: int,
+    calendar: MarketCalendar,
+) -> pd.DataFrame | None:
+    """Bars for the `n` intervals before the account's first, so a strategy with a long
+    lookback can act from the first interval. They are recorded with the commit, which is
+    what lets a replay reproduce the session from the warehouse alone."""
+    times: list[datetime] = []
+    cursor: datetime | None = as_of
+    while len(times) < n and cursor is not None:
+        cursor = calendar.previous_interval(cursor)
+        if cursor is not None:
+            times.append(cursor)
+    if not times:
+        return None
+    start = min(times)
+    step = int(calendar.interval.total_seconds())
+    timeframe = f"{step // 60}Min" if step % 60 == 0 and step < 3600 else "1Day"
+    try:
+        bars = provider.bars(symbols, start, as_of - timedelta(microseconds=1), timeframe)
+    except Exception as exc:  # warm-up is a convenience: the strategy can wait for history
+        log.warning("warm-up bars unavailable: %s", exc)
+        return None
+    if bars is None or bars.empty:
+        return None
+    bars = bars[bars["timestamp"] < pd.Timestamp(as_of)]
+    return bars.reset_index(drop=True)
+
+
+def _closes(bars: pd.DataFrame | None) -> pd.DataFrame:
+    if bars is None or bars.empty:
+        return pd.DataFrame(dtype="float64")
+    wide = bars.pivot_table(index="timestamp", columns="symbol", values="close", aggfunc="last")
+    wide.index = pd.DatetimeIndex(wide.index).tz_convert("UTC")
+    wide.columns.name = None
+    return wide
+
+
+def _merge_history(older: pd.DataFrame, newer: pd.DataFrame, n_bars: int | None) -> pd.DataFrame:
+    if older.empty:
+        merged = newer
+    elif newer.empty:
+        merged = older
+    else:
+        merged = pd.concat([older, newer])
+        merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+    return merged if n_bars is None else merged.iloc[-n_bars:]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _resting_fills(run: IntervalRun) -> None:
+    """Fill resting orders against the new quotes before anything new is decided. A day order
+    left open by a session that closed while nothing ran expires first."""
+    assert run.quotes is not None
+    previous = run.last_committed
+    crossed_session = run.session is not None and (previous is None or previous < run.session.open)
+    if crossed_session:
+        run.expired.extend(run.broker.expire_day_orders(run.as_of))
+    run.broker.process_quotes(run.quotes, run.as_of)
+
+
+def _risk_rejected_orders(run: IntervalRun) -> list[Order]:
+    """Intents RiskGuard refused, as orders in status rejected, so the `orders` table shows
+    every order the strategy wanted and why it did not reach the broker."""
+    assert run.decision is not None
+    from paper_broker.enums import OrderStatus
+
+    by_cid = {i.client_order_id: i for i in run.intents}
+    out = []
+    for rejection in run.decision.rejections:
+        intent = by_cid.get(rejection.client_order_id)
+        if intent is None or intent.client_order_id is None:
+            continue
+        out.append(
+            Order(
+                account_id=run.account_id,
+                order_id=f"{intent.client_order_id}-risk",
+                client_order_id=intent.client_order_id,
+                created_at=run.as_of,
+                symbol=intent.symbol,
+                side=intent.side,
+                order_type=intent.order_type,
+                time_in_force=intent.time_in_force,
+                quantity=intent.quantity,
+                limit_price=intent.limit_price,
+                stop_price=intent.stop_price,
+                status=OrderStatus.REJECTED,
+                reject_reason=rejection.reason.value,
+                updated_at=run.as_of,
+                strategy=intent.strategy,
+            )
+        )
+    return out
+
+
+def _numbered(
+    intents: list[OrderIntent], account_id: str, as_of: datetime, strategy: str | None = None
+) -> list[OrderIntent]:
+    """Give each intent its deterministic client order id, in the strategy's order."""
+    out = []
+    for seq, intent in enumerate(intents):
+        name = strategy or intent.strategy or "strategy"
+        cid = client_order_id(account_id, as_of, name, seq)
+        out.append(_replace(intent, client_order_id=cid, strategy=name))
+    return out
+
+
+def _replace(intent: OrderIntent, **changes: Any) -> OrderIntent:
+    from dataclasses import replace
+
+    return replace(intent, **changes)
+
+
+def _alerts(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[AlertRecord]:
+    slack = run.settings.slack
+    alerts: list[AlertRecord] = []
+    if run.fills:
+        alerts.append(render_fills_alert(run.account_id, run.as_of, run.fills))
+    for event in events:
+        if event.changed_state:
+            continue
+        alerts.append(render_risk_alert({**event.as_row(), "account_id": run.account_id}))
+    if changed and run.guard is not None:
+        alerts.append(
+            render_kill_switch_alert(
+                run.account_id,
+                run.as_of,
+                run.guard.state.value,
+                _state_reason(events),
+                previous=run.trading_state.value,
+            )
+        )
+    if run.gap:
+        alerts.append(render_gap_alert(run.account_id, run.as_of, run.gap))
+    return [a for a in alerts if is_wanted(a.kind, a.level, slack)]
+
+
+def _state_reason(events: list[RiskEvent]) -> str:
+    moved = [e for e in events if e.changed_state]
+    return "; ".join(f"{e.rule}: {e.detail}" for e in moved) or "guard"
+
+
+def positions_frame(broker: PaperBroker) -> pd.DataFrame:
+    rows = [
+        {
+            "symbol": p.symbol,
+            "quantity": p.quantity,
+            "avg_cost": p.avg_cost,
+            "market_price": p.market_price,
+            "market_value": p.quantity * p.market_price,
+            "unrealized_pnl": (p.market_price - p.avg_cost) * p.quantity,
+        }
+        for p in broker.positions()
+    ]
+    return pd.DataFrame(rows)
