@@ -13,7 +13,6 @@ import pytest
 from paper_broker.broker import PaperBroker
 from paper_broker.enums import OrderType, Side, TimeInForce, TradingState
 from paper_broker.records import OrderIntent, PositionRecord
-from warehouse.alerts import mark_alert, pending_alerts
 from warehouse.commit import IntervalCommit, commit_interval
 from warehouse.connection import connect
 from warehouse.results import (
@@ -130,7 +129,9 @@ def test_kill_switch_changes_write_state_risk_event_and_alert(tmp_path: Path) ->
         before = set_trading_state(conn, "paper", TradingState.HALTED, "broker down", "manual", T0)
         current = get_trading_state(conn, "paper")
         events = conn.execute("SELECT state_before, state_after FROM risk_events").fetchall()
-        alerts = pending_alerts(conn, "paper")
+        alerts = conn.execute(
+            "SELECT kind, level FROM alerts WHERE account_id = 'paper' AND status = 'pending'"
+        ).fetchall()
 
     assert before.state is TradingState.ACTIVE
     assert (current.state, current.reason, current.source) == (
@@ -139,29 +140,8 @@ def test_kill_switch_changes_write_state_risk_event_and_alert(tmp_path: Path) ->
         "manual",
     )
     assert events == [("active", "halted")]
-    assert list(alerts[["kind", "level"]].itertuples(index=False, name=None)) == [
-        ("kill_switch", "critical")
-    ]
+    assert alerts == [("kill_switch", "critical")]
 
-
-def test_mark_alert_counts_attempts_and_leaves_sent_alerts_out(tmp_path: Path) -> None:
-    db = tmp_path / "w.duckdb"
-    commit_interval(db, make_commit(n=1))
-    with connect(db) as conn:
-        alert_id = pending_alerts(conn)["alert_id"].item()
-
-        mark_alert(conn, "paper", alert_id, "failed", error="timeout")
-        still = pending_alerts(conn, "paper")
-        mark_alert(conn, "paper", alert_id, "sent", slack_ts="123.45", now=T0)
-        row = conn.execute("SELECT status, attempts, slack_ts, sent_at FROM alerts").fetchone()
-        after = pending_alerts(conn)
-        with pytest.raises(KeyError):
-            mark_alert(conn, "paper", "nope", "sent")
-
-    assert alert_id == "paper:2025-03-03T14:31:00+00:00:fills:0"
-    assert len(still) == 1 and still["last_error"].item() == "timeout"
-    assert row == ("sent", 2, "123.45", T0)
-    assert after.empty
 
 
 def test_result_upserts_replace_rows_by_key(tmp_path: Path) -> None:
