@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from paper_broker.market_data.errors import ProviderAuthError, ReplayDataError
-from papertrade.errors import UserError
+from papertrade.errors import PapertradeError, UserError
 from papertrade.settings import Settings, load_settings
 from strategies.errors import StrategyError
 
@@ -61,7 +61,8 @@ USER_FIXABLE: tuple[type[Exception], ...] = (
 
 
 def user_errors(func: F) -> F:
-    """Turn a `UserError` into its one-line message and exit code 2."""
+    """Bad input: one line and exit 2. The application's own failures (a busy warehouse,
+    a provider down): one line and exit 1. Anything else is a bug and keeps its traceback."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,12 +71,21 @@ def user_errors(func: F) -> F:
         except USER_FIXABLE as exc:
             err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except PapertradeError as exc:  # a failure, not the user's doing: exit 1
+            err_console.print(f"failed: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def settings_from(config: Path | None, db: Path | None) -> Settings:
     return load_settings(config=config, db=db)
+
+
+# The command modules register themselves on `app`; imported last, they find it defined.
+from papertrade import cli_flows, cli_warehouse  # noqa: E402
+
+__all__ = ["app", "cli_flows", "cli_warehouse", "main"]
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from papertrade import interval
 from papertrade.interval import IntervalRun
+from papertrade.settings import Settings
 
 
 @task(name="notify", cache_policy=NO_CACHE)
@@ -19,6 +20,12 @@ def notify(run: IntervalRun, summary: dict[str, Any]) -> dict[str, Any]:
     delivery = interval.notify(run.settings)
     _publish_artifacts(run, summary)
     return delivery
+
+
+@task(name="send-alerts", cache_policy=NO_CACHE)
+def send_alerts(settings: Settings) -> dict[str, Any]:
+    """The outbox alone (end of day): Slack trouble leaves the rows pending."""
+    return interval.notify(settings)
 
 
 def _publish_artifacts(run: IntervalRun, summary: dict[str, Any]) -> None:

@@ -92,6 +92,21 @@ def upsert_daily_performance(conn: duckdb.DuckDBPyConnection, rows: Rows) -> int
     )
 
 
+def write_end_of_day(
+    conn: duckdb.DuckDBPyConnection, *, performance: Rows, dq_results: Rows, alerts: Rows
+) -> None:
+    """One session's end of day in one transaction: its `daily_performance` and `dq_results`
+    rows replace a previous run's, its alerts join the outbox unless already queued."""
+    from warehouse.commit import ALERT_COLUMNS
+
+    def work() -> None:
+        _replace(conn, "daily_performance", performance, PERFORMANCE_COLUMNS)
+        _replace(conn, "dq_results", dq_results, DQ_COLUMNS)
+        insert_frame(conn, "alerts", rows_frame(alerts), ALERT_COLUMNS)
+
+    _in_transaction(conn, work)
+
+
 def write_backtest(
     conn: duckdb.DuckDBPyConnection,
     account_id: str,

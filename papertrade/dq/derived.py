@@ -60,8 +60,9 @@ def fill_band_frame(
 ) -> pd.DataFrame:
     """Session fills with the quote of their interval (the latest quote of the same account
     and symbol with as_of <= fill ts): `quote_as_of`, `quote_valid`, and the price band
-    `[bid * (1 - slippage), ask * (1 + slippage)]` widened by half a tick for the rounding at
-    the fill. A fill without a quote gets NaN bounds."""
+    `[bid * (1 - slippage), ask * (1 + slippage)]` widened by one tick: the fill rounds to the
+    tick away from the trader (buys up, sells down), which can add up to a whole
+    tick. A fill without a quote gets NaN bounds."""
     band_cols = ["quote_as_of", "quote_valid", "band_low", "band_high"]
     if fills.empty:
         return fills.assign(**{c: pd.Series(dtype="float64") for c in band_cols})
@@ -86,8 +87,8 @@ def fill_band_frame(
         direction="backward",
     )
     slip = slippage_bps * BPS
-    merged["band_low"] = merged["bid"] * (1.0 - slip) - tick_size / 2.0
-    merged["band_high"] = merged["ask"] * (1.0 + slip) + tick_size / 2.0
+    merged["band_low"] = merged["bid"] * (1.0 - slip) - tick_size
+    merged["band_high"] = merged["ask"] * (1.0 + slip) + tick_size
     return merged.drop(columns=["bid", "ask"])
 
 

@@ -132,8 +132,8 @@ def test_fill_band_uses_the_latest_quote_at_or_before_the_fill() -> None:
     row = frame.iloc[0]
     assert row["quote_as_of"] == pd.Timestamp(T0)
     assert bool(row["quote_valid"]) is True
-    assert row["band_low"] == pytest.approx(100.0 * 0.999 - 0.005)
-    assert row["band_high"] == pytest.approx(100.10 * 1.001 + 0.005)
+    assert row["band_low"] == pytest.approx(100.0 * 0.999 - 0.01)
+    assert row["band_high"] == pytest.approx(100.10 * 1.001 + 0.01)
 
 
 def test_fill_band_without_a_quote_has_no_band() -> None:

@@ -1,0 +1,282 @@
+"""End of day as plain functions: the steps the `end-of-day` flow's tasks call.
+
+    resolve session -> performance metrics -> data-quality checks -> store + report -> notify
+
+Metrics are from inception on the equity at each session close (the account's initial cash
+is the first point, so the first session has a return too). Great Expectations is imported
+only inside the data-quality step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from papertrade.calendar import MarketCalendar, Session
+from papertrade.errors import UserError
+from papertrade.metrics import Metrics, compute_metrics
+from papertrade.settings import Settings
+
+log = logging.getLogger("papertrade.end_of_day")
+
+
+@dataclass
+class DayReport:
+    """What end of day found for one account and session."""
+
+    account_id: str
+    session: Session
+    metrics: Metrics
+    equity_curve: pd.Series
+    positions: pd.DataFrame
+    dq_results: list[Any] = field(default_factory=list)
+    chart_path: Path | None = None
+    markdown: str = ""
+
+    @property
+    def failures(self) -> list[Any]:
+        return [r for r in self.dq_results if not r.success]
+
+    @property
+    def status(self) -> str:
+        return "degraded" if self.failures else "ok"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "session_date": self.session.date.isoformat(),
+            "status": self.status,
+            "metrics": self.metrics.as_dict(),
+            "dq_checks": len(self.dq_results),
+            "dq_failures": [f"{r.suite}.{r.expectation}" for r in self.failures],
+            "chart": str(self.chart_path) if self.chart_path else None,
+        }
+
+
+def resolve_session(
+    calendar: MarketCalendar, session_date: date | None, now: datetime
+) -> Session | None:
+    """The session to report on: the given date's, else the latest one that has closed."""
+    if session_date is not None:
+        return calendar.session(session_date)
+    day = now.astimezone(UTC).date()
+    for back in range(0, 15):
+        session = calendar.session(day - timedelta(days=back))
+        if session is not None and session.close <= now:
+            return session
+    return None
+
+
+def compute_day_metrics(
+    settings: Settings, session: Session
+) -> tuple[Metrics, pd.Series, pd.DataFrame]:
+    """Metrics from inception to this session's close, the session-close equity curve, and
+    the positions at the close."""
+    from warehouse.connection import connect
+
+    with connect(settings.warehouse.path, read_only=True) as conn:
+        return _day_metrics(conn, settings.account.id, session, _initial_cash(conn, settings))
+
+
+def _day_metrics(
+    conn: Any, account_id: str, session: Session, initial_cash: float
+) -> tuple[Metrics, pd.Series, pd.DataFrame]:
+    closes = conn.execute(
+        """
+        SELECT (ts AT TIME ZONE 'America/New_York')::DATE AS day,
+               arg_max(equity, ts) AS equity, arg_max(gross_exposure, ts) AS gross
+        FROM equity WHERE account_id = $a AND ts < $close
+        GROUP BY day ORDER BY day
+        """,
+        {"a": account_id, "close": session.close},
+    ).df()
+    fills = conn.execute(
+        "SELECT ts, symbol, side, quantity, price, commission FROM fills "
+        "WHERE account_id = $a AND ts < $close ORDER BY ts, fill_id",
+        {"a": account_id, "close": session.close},
+    ).df()
+    positions = conn.execute(
+        """
+        SELECT symbol, quantity, avg_cost, market_price, market_value, unrealized_pnl
+        FROM positions WHERE account_id = $a AND ts = (
+            SELECT max(ts) FROM equity WHERE account_id = $a AND ts < $close)
+        AND quantity <> 0 ORDER BY abs(market_value) DESC
+        """,
+        {"a": account_id, "close": session.close},
+    ).df()
+    start = pd.Series([initial_cash], index=[pd.Timestamp("1970-01-01")])
+    curve = pd.Series(closes["equity"].to_numpy(), index=pd.to_datetime(closes["day"]))
+    gross = pd.Series(closes["gross"].to_numpy(), index=curve.index)
+    equity = pd.concat([start, curve]) if len(curve) else start
+    metrics = compute_metrics(
+        equity,
+        fills=fills if len(fills) else None,
+        gross_exposure=pd.concat([pd.Series([0.0], index=start.index), gross]),
+    )
+    return metrics, curve, positions
+
+
+def run_data_quality(settings: Settings, session: Session, calendar: MarketCalendar) -> list[Any]:
+    """Great Expectations suites over the session (imported here: it takes seconds)."""
+    from papertrade.dq.frames import load_session_frames
+    from papertrade.dq.suites import run_quality_checks
+    from warehouse.connection import connect
+
+    account = settings.account.id
+    with connect(settings.warehouse.path, read_only=True) as conn:
+        frames = load_session_frames(conn, account, session.date, session.open, session.close)
+        first = conn.execute(
+            "SELECT min(as_of) FROM intervals WHERE account_id = ?", [account]
+        ).fetchone()[0]
+        initial_cash = _initial_cash(conn, settings)
+    # an account that started mid-session is not missing the intervals before its first
+    expected = [t for t in calendar.intervals(session) if first is None or t >= first]
+    return run_quality_checks(
+        frames,
+        universe=settings.universe.symbols,
+        expected_intervals=expected,
+        initial_cash=initial_cash,
+        max_spread_bps=settings.market_data.max_spread_bps,
+        staleness_seconds=settings.market_data.staleness_seconds,
+        slippage_bps=_slippage_limit_bps(settings),
+        tick_size=settings.broker.tick_size,
+    )
+
+
+def _slippage_limit_bps(settings: Settings) -> float:
+    """How far outside the quote a fill may land: the configured slippage, or a generous
+    bound for the models whose slippage depends on spread or size."""
+    broker = settings.broker
+    if broker.slippage_model.value == "fixed_bps":
+        return broker.slippage_bps
+    if broker.slippage_model.value == "none":
+        return 0.0
+    return max(broker.slippage_bps, settings.market_data.max_spread_bps)
+
+
+def _initial_cash(conn: Any, settings: Settings) -> float:
+    account = settings.account.id
+    row = conn.execute("SELECT initial_cash FROM accounts WHERE account_id = ?", [account])
+    found = row.fetchone()
+    return float(found[0]) if found else settings.account.initial_cash
+
+
+def build_report(report: DayReport, reports_dir: Path) -> DayReport:
+    """The Markdown report and the equity chart (PNG) under `reports/<account>/`."""
+    from papertrade.report import render_equity_chart, render_markdown
+
+    report.markdown = render_markdown(
+        report.account_id,
+        report.session.date,
+        report.metrics.as_dict(),
+        report.positions,
+        report.status,
+        report.failures,
+    )
+    if len(report.equity_curve):
+        path = reports_dir / report.account_id / f"{report.session.date.isoformat()}.png"
+        report.chart_path = render_equity_chart(report.equity_curve, path)
+    return report
+
+
+def store(settings: Settings, report: DayReport, now: datetime) -> None:
+    """daily_performance, dq_results and the end-of-day alerts in one transaction; a re-run
+    of the same day replaces its rows and does not queue its alerts twice."""
+    from papertrade.alerts.records import is_wanted
+    from papertrade.alerts.render import render_dq_alert, render_summary_alert
+    from papertrade.dq.results import dq_results_frame
+    from warehouse.commit import alerts_frame
+    from warehouse.connection import connect
+    from warehouse.results import write_end_of_day
+
+    account, day = report.account_id, report.session.date
+    alerts = []
+    if report.failures:
+        failures = [
+            {"check": f"{r.suite}.{r.expectation}", "detail": _failure_detail(r)}
+            for r in report.failures
+        ]
+        alerts.append(render_dq_alert(account, report.session.close, failures))
+    top = report.positions.head(5)
+    alerts.append(
+        render_summary_alert(account, report.session.close, report.metrics, top, report.chart_path)
+    )
+    wanted = [a.as_row() for a in alerts if is_wanted(a.kind, a.level, settings.slack)]
+    dq = dq_results_frame(report.dq_results, account, day, now) if report.dq_results else None
+    with connect(settings.warehouse.path, timeout=settings.warehouse.lock_timeout_seconds) as conn:
+        write_end_of_day(
+            conn,
+            performance=[performance_row(report)],
+            dq_results=dq if dq is not None else [],
+            alerts=alerts_frame(pd.DataFrame(wanted), account, report.session.close),
+        )
+
+
+def _failure_detail(result: Any) -> str:
+    sample = json.dumps(result.sample[:3], default=str) if result.sample else ""
+    return f"observed {result.observed_value}; {result.unexpected_count} rows; {sample}"
+
+
+def performance_row(report: DayReport) -> dict[str, Any]:
+    m = report.metrics.as_dict()
+    return {
+        "account_id": report.account_id,
+        "session_date": report.session.date,
+        "equity": m["end_equity"],
+        "daily_return": m["period_return"],
+        "cumulative_return": m["total_return"],
+        "cagr": m["cagr"],
+        "volatility": m["volatility"],
+        "sharpe": m["sharpe"],
+        "sortino": m["sortino"],
+        "max_drawdown": m["max_drawdown"],
+        "max_drawdown_duration": m["max_drawdown_periods"],
+        "calmar": m["calmar"],
+        "n_trades": m["n_trades"],
+        "win_rate": m["win_rate"],
+        "profit_factor": m["profit_factor"],
+        "avg_win": m["avg_win"],
+        "avg_loss": m["avg_loss"],
+        "expectancy": m["expectancy"],
+        "turnover": m["turnover"],
+        "avg_gross_exposure": m["avg_gross_exposure"],
+        "status": report.status,
+    }
+
+
+def open_day(
+    settings: Settings, session_date: date | None, now: datetime
+) -> tuple[MarketCalendar, Session] | dict[str, Any]:
+    """The session to report on, or a summary saying why there is none."""
+    calendar = MarketCalendar(settings.market_data.calendar, settings.market_data.interval_seconds)
+    session = resolve_session(calendar, session_date, now)
+    account = settings.account.id
+    if session is None:
+        shown = session_date.isoformat() if session_date else "the last two weeks"
+        return {"account_id": account, "status": "no_session", "detail": f"no session {shown}"}
+    if not Path(settings.warehouse.path).is_file():
+        raise UserError(f"no warehouse at {settings.warehouse.path}")
+    return calendar, session
+
+
+def run_end_of_day(
+    settings: Settings, session_date: date | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """All steps in-process, without Prefect."""
+    now = now or datetime.now(UTC)
+    opened = open_day(settings, session_date, now)
+    if isinstance(opened, dict):
+        return opened
+    calendar, session = opened
+    metrics, curve, positions = compute_day_metrics(settings, session)
+    results = run_data_quality(settings, session, calendar)
+    report = DayReport(settings.account.id, session, metrics, curve, positions, results)
+    build_report(report, settings.warehouse.reports_dir)
+    store(settings, report, now)
+    return report.summary()
