@@ -236,6 +236,35 @@ MIGRATIONS: tuple[Migration, ...] = (
             views.ROUND_TRIPS,
         ),
     ),
+    Migration(
+        3,
+        "sweep_results: one row per parameter set of a backtest sweep",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS sweep_results (
+                account_id VARCHAR NOT NULL,
+                sweep_id VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                strategy VARCHAR NOT NULL,
+                params_json VARCHAR NOT NULL,
+                metric VARCHAR NOT NULL,
+                rank INTEGER NOT NULL,
+                final_equity DOUBLE,
+                n_fills INTEGER,
+                total_return DOUBLE,
+                cagr DOUBLE,
+                sharpe DOUBLE,
+                sortino DOUBLE,
+                max_drawdown DOUBLE,
+                volatility DOUBLE,
+                win_rate DOUBLE,
+                profit_factor DOUBLE,
+                n_trades INTEGER,
+                worker VARCHAR,
+                PRIMARY KEY (sweep_id, params_json)
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
