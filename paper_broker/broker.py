@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import numpy as np
@@ -26,7 +26,9 @@ from paper_broker.fills import (
     LIMIT,
     STOP,
     STOP_LIMIT,
+    MARKET,
     TYPE_CODES,
+    BoolArray,
     FillModel,
     FloatArray,
     IntArray,
@@ -125,6 +127,10 @@ class PaperBroker:
         self._changed: dict[str, Order] = {}
         self._new_fills: list[Fill] = []
         self._as_of: datetime | None = None
+        # columns of the open orders, kept only while every open order was accepted by
+        # whole-batch submits since the book was last empty; None: rebuild from the orders
+        self._cols: _OrderArrays | None = None
+        self._cols_orders: list[Order] = []
 
     # ------------------------------------------------------------------ state
     @property
@@ -203,21 +209,101 @@ class PaperBroker:
         MISSING_LIMIT_PRICE, MISSING_STOP_PRICE, NO_VALID_QUOTE (a market order for a
         symbol with no mark: mark or process quotes first), SHORT_SELLING_NOT_ALLOWED,
         INSUFFICIENT_BUYING_POWER, DUPLICATE_CLIENT_ORDER_ID (an old order no longer held).
-        Rejected orders are recorded too (status rejected) and appear in drain_changes."""
+        Rejected orders are recorded too (status rejected) and appear in drain_changes.
+
+        A batch that is plainly acceptable (valid orders, new client ids, one order per
+        symbol and none resting on it, buying power to spare) is decided with array
+        arithmetic; any other batch goes through the same checks one order at a time."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         self._as_of = now
+        if not intents:
+            return SubmitResult([], [])
+        batch = _IntentBatch.of(intents, self._ledger, self.config)
+        res = self._reservations()
+        fast = self._submit_batch(intents, batch, res, now)
+        if fast is not None:
+            return fast
+        return self._submit_each(intents, batch, res, now)
+
+    def _submit_batch(
+        self, intents: Sequence[OrderIntent], b: _IntentBatch, res: _Reservations, now: datetime
+    ) -> SubmitResult | None:
+        """Accept the whole batch at once, or return None (nothing changed) when any order
+        might be rejected, repeats a client id or shares a symbol with another open order."""
+        n = len(intents)
+        by_client = self._by_client
+        cids = [it.client_order_id for it in intents]
+        given = [c for c in cids if c is not None]
+        if given and (len(set(given)) < len(given) or any(c in by_client for c in given)):
+            return None
+        if len(set(b.idx_list)) < n:
+            return None
+        projected = res.projected
+        if projected and any(i in projected for i in b.idx_list):
+            return None
+        for k in np.flatnonzero(~b.plain).tolist():
+            if _static_problem(intents[k]) is not None:
+                return None
+        held = self._ledger.qty[b.idx]
+        buy = b.sign > 0
+        with np.errstate(invalid="ignore"):
+            if not bool(np.all(b.refs >= 0)):  # NaN (no price) or a negative mark
+                return None
+            if not self.config.allow_short and bool(np.any(~buy & (b.qty > held + QTY_EPS))):
+                return None
+        # the same arithmetic as _Reservations.cost, element by element
+        reducible = np.where(buy, np.maximum(0.0, -held), np.maximum(0.0, held))
+        cost = np.maximum(0.0, b.qty - reducible) * b.refs
+        need = np.where(cost > 0, cost + b.est_comm, cost)
+        total = float(need.sum())
+        # accepting one by one subtracts each need from the buying power; the margin covers
+        # the rounding of n subtractions, so every order here would pass that check too
+        margin = n * 1e-15 * (abs(res.available) + total)
+        if total + margin > res.available:
+            return None
+
+        aid = self.account_id
+        seq0 = self._order_seq
+        self._order_seq = seq0 + n
+        seqs = range(seq0 + 1, seq0 + n + 1)
+        prefix = f"{aid}-O"
+        oids = [f"{prefix}{s:08d}" for s in seqs]
+        if len(given) < n:
+            auto = f"{aid}-auto-"
+            cids = [f"{auto}{s:08d}" if c is None else c for c, s in zip(cids, seqs, strict=True)]
+        accepted_ = _S.ACCEPTED  # NEW -> ACCEPTED, a move the transition table allows
+        orders = [
+            Order(
+                aid, oid, cid, now, it.symbol, it.side, it.order_type, it.time_in_force, q,
+                it.limit_price, it.stop_price, accepted_, 0.0, None, None, now, False,
+                it.strategy,
+            )
+            for it, oid, cid, q in zip(intents, oids, cids, b.qty.tolist(), strict=True)
+        ]  # fmt: skip
+        had_open = bool(self._open)
+        by_client.update(zip(cids, oids, strict=True))
+        self._open.update(zip(oids, orders, strict=True))
+        self._changed.update(zip(oids, orders, strict=True))
+        cols = b.columns()
+        if not had_open:
+            self._cols, self._cols_orders = cols, orders
+        elif self._cols is not None:
+            self._cols = self._cols.concat(cols)
+            self._cols_orders = self._cols_orders + orders
+        return SubmitResult(orders, [])
+
+    def _submit_each(
+        self, intents: Sequence[OrderIntent], b: _IntentBatch, res: _Reservations, now: datetime
+    ) -> SubmitResult:
+        """Decide the orders one at a time, in order, each seeing what earlier ones took."""
+        self._cols = None
         accepted: list[Order] = []
         rejections: list[Rejection] = []
-        if not intents:
-            return SubmitResult(accepted, rejections)
-        led = self._ledger
-        idx = led.indices([it.symbol for it in intents])
-        refs = self._reference_prices(intents, idx)
-        qtys = np.array([it.quantity for it in intents], dtype=np.float64)
-        est_comm = self.config.commission.total(qtys, qtys * np.nan_to_num(refs)).tolist()
-        res = self._reservations()
-        qty_now = led.qty
+        idx = b.idx
+        refs = b.refs
+        est_comm = b.est_comm.tolist()
+        qty_now = self._ledger.qty
         allow_short = self.config.allow_short
         aid = self.account_id
         for k, it in enumerate(intents):
@@ -365,6 +451,7 @@ class PaperBroker:
                     cid,
                 )
         transition(order, order.status, now)
+        self._cols = None
         order.quantity = amended.quantity
         order.limit_price = amended.limit_price
         order.stop_price = amended.stop_price
@@ -425,8 +512,7 @@ class PaperBroker:
         if not self._open:
             return []
 
-        orders = list(self._open.values())
-        a = _order_arrays(orders, led.index)
+        orders, a = self._take_columns()
         row_of = np.full(led.n, -1, dtype=np.int64)
         row_of[qidx] = np.arange(qidx.shape[0])
         row = row_of[a.sym]
@@ -499,8 +585,7 @@ class PaperBroker:
             return []
         if fill_model is FillModel.CLOSE:
             open_ = high = low = close
-        orders = list(self._open.values())
-        a = _order_arrays(orders, led.index)
+        orders, a = self._take_columns()
         if symbol_index is None:
             has = a.sym < close.shape[0]
             row = np.where(has, a.sym, 0)
@@ -597,19 +682,6 @@ class PaperBroker:
         marks = led.marks[: led.n].tolist()
         return {s: v for s, v in zip(led.symbols, marks, strict=True) if v == v}
 
-    def _reference_prices(self, intents: Sequence[OrderIntent], idx: IntArray) -> FloatArray:
-        """Price an order is expected to trade at, for buying power: its limit, else its
-        stop, else the symbol's mark (NaN when unknown)."""
-        marks = self._ledger.marks[idx]
-        explicit = [
-            it.limit_price if it.limit_price is not None
-            else it.stop_price if it.stop_price is not None
-            else math.nan
-            for it in intents
-        ]  # fmt: skip
-        ex = np.array(explicit, dtype=np.float64)
-        return np.where(np.isnan(ex), marks, ex)
-
     def _equity_gross(self) -> tuple[float, float]:
         q, m, _ = self._ledger.valuation()
         value = q * m
@@ -627,6 +699,16 @@ class PaperBroker:
             amount = res.cost(i, held, sign, o.remaining, 0.0 if math.isnan(ref) else ref)
             res.take(i, held, sign, o.remaining, amount)
         return res
+
+    def _take_columns(self) -> tuple[list[Order], _OrderArrays]:
+        """The open orders and their columns, for a pass that may change any of them (so the
+        kept columns are dropped)."""
+        cols, orders = self._cols, self._cols_orders
+        self._cols, self._cols_orders = None, []
+        if cols is None:
+            orders = list(self._open.values())
+            cols = _order_arrays(orders, self._ledger.index)
+        return orders, cols
 
     def _buying_power(self) -> float:
         return max(0.0, self._reservations().available)
@@ -724,6 +806,7 @@ class PaperBroker:
             self._close(o)
 
     def _close(self, order: Order) -> None:
+        self._cols = None
         self._open.pop(order.order_id, None)
         self._changed[order.order_id] = order
         self._retain(order)
@@ -748,18 +831,31 @@ class PaperBroker:
 
 @dataclass(frozen=True, slots=True)
 class _OrderArrays:
+    """Columns of open orders, one element per order, in creation (priority) order.
+    Missing limit/stop prices are NaN; `avg` is 0 before the first fill."""
+
     sym: IntArray
     sign: FloatArray
     code: IntArray
     limit: FloatArray
     stop: FloatArray
+    quantity: FloatArray
     remaining: FloatArray
     filled: FloatArray
     avg: FloatArray
     commission: FloatArray
-    triggered: np.ndarray
-    fok: np.ndarray
-    immediate: np.ndarray
+    triggered: BoolArray
+    fok: BoolArray
+    immediate: BoolArray
+
+    def concat(self, later: _OrderArrays) -> _OrderArrays:
+        """These columns followed by `later`'s."""
+        return _OrderArrays(
+            *(
+                np.concatenate((getattr(self, f.name), getattr(later, f.name)))
+                for f in fields(_OrderArrays)
+            )
+        )
 
 
 def _order_arrays(orders: list[Order], index: dict[str, int]) -> _OrderArrays:
@@ -785,6 +881,7 @@ def _order_arrays(orders: list[Order], index: dict[str, int]) -> _OrderArrays:
         code=m[:, 2].astype(np.int64),
         limit=m[:, 3].copy(),
         stop=m[:, 4].copy(),
+        quantity=m[:, 5].copy(),
         remaining=m[:, 5] - m[:, 6],
         filled=m[:, 6].copy(),
         avg=m[:, 7].copy(),
@@ -793,6 +890,97 @@ def _order_arrays(orders: list[Order], index: dict[str, int]) -> _OrderArrays:
         fok=fok,
         immediate=fok | (m[:, 11] > 0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _IntentBatch:
+    """A submitted batch as columns, one element per intent, in submission order.
+
+    refs: the price each order is expected to trade at, for buying power: its limit, else
+    its stop, else the symbol's mark (NaN when unknown). est_comm: the commission of filling
+    the whole order at that price. plain: a market order with a numeric quantity and no
+    prices, so that only the quantity's value is left to check."""
+
+    idx: IntArray
+    idx_list: list[int]
+    sign: FloatArray
+    code: IntArray
+    limit: FloatArray
+    stop: FloatArray
+    qty: FloatArray
+    refs: FloatArray
+    est_comm: FloatArray
+    plain: BoolArray
+    fok: BoolArray
+    ioc: BoolArray
+
+    @classmethod
+    def of(
+        cls, intents: Sequence[OrderIntent], ledger: Ledger, config: BrokerConfig
+    ) -> _IntentBatch:
+        """Read every intent once. Unknown symbols get an index in the ledger."""
+        nan = math.nan
+        buy = Side.BUY
+        fok_, ioc_ = TimeInForce.FOK, TimeInForce.IOC
+        codes = TYPE_CODES
+        num = (int, float)
+        idx_list = [int(i) for i in ledger.indices([it.symbol for it in intents]).tolist()]
+        rows = [
+            (
+                it.side is buy,
+                codes.get(it.order_type, -1),
+                nan if (lp := it.limit_price) is None else lp,
+                nan if (sp := it.stop_price) is None else sp,
+                lp if lp is not None else sp if sp is not None else nan,
+                it.quantity,
+                lp is None and sp is None and isinstance(it.quantity, num),
+                (tif := it.time_in_force) is fok_,
+                tif is ioc_,
+            )
+            for it in intents
+        ]
+        m = np.array(rows, dtype=np.float64).reshape(len(rows), 9)
+        idx = np.array(idx_list, dtype=np.int64)
+        explicit = m[:, 4]
+        refs = np.where(np.isnan(explicit), ledger.marks[idx], explicit)
+        qty = m[:, 5].copy()
+        code = m[:, 1].astype(np.int64)
+        with np.errstate(invalid="ignore"):
+            plain = (m[:, 6] > 0) & (code == MARKET) & np.isfinite(qty) & (qty > 0)
+        return cls(
+            idx=idx,
+            idx_list=idx_list,
+            sign=np.where(m[:, 0] > 0, 1.0, -1.0),
+            code=code,
+            limit=m[:, 2].copy(),
+            stop=m[:, 3].copy(),
+            qty=qty,
+            refs=refs,
+            est_comm=config.commission.total(qty, qty * np.nan_to_num(refs)),
+            plain=plain,
+            fok=m[:, 7] > 0,
+            ioc=m[:, 8] > 0,
+        )
+
+    def columns(self) -> _OrderArrays:
+        """The batch as freshly accepted open orders (nothing filled or triggered)."""
+        n = self.qty.shape[0]
+        zeros = np.zeros(n)
+        return _OrderArrays(
+            sym=self.idx,
+            sign=self.sign,
+            code=self.code,
+            limit=self.limit,
+            stop=self.stop,
+            quantity=self.qty,
+            remaining=self.qty.copy(),
+            filled=zeros,
+            avg=zeros.copy(),
+            commission=zeros.copy(),
+            triggered=np.zeros(n, dtype=bool),
+            fok=self.fok,
+            immediate=self.fok | self.ioc,
+        )
 
 
 def _copy_order(o: Order) -> Order:
