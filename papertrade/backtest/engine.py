@@ -1,0 +1,295 @@
+"""The backtest engine: one pass through time, each bar's cross-section of symbols as arrays.
+
+Per bar t (timestamp `ts[t]`, the bar's close time):
+
+- `next_open`: the broker first processes bar t, which fills the orders submitted at earlier
+  bars at t's open (plus slippage, rounded to the tick against the trader); then the
+  strategy decides at t from closes <= t and its orders wait for bar t+1. An order decided
+  on the last bar therefore stays open (status `accepted`, never filled, never canceled):
+  there is no later bar to fill it, and the result reports it as it is.
+- `close`: the strategy decides at t, its orders are submitted and bar t fills them at its
+  close in the same step (the classic "trade at the close you just saw" assumption).
+
+Orders keep the strategy's time in force and are never expired between bars: a bar is a
+whole session when bars are daily, and the broker's end-of-session expiry is a paper-trading
+concern. Bars where the strategy has nothing to do (`Prepared.active[t]` False) and no
+order is open cost one array copy (the broker marks at the close).
+
+The equity curve is valued afterwards, vectorised: positions are the running sum of signed
+fill quantities, cash the running sum of fill cash flows, marks the last finite close; so the
+loop never values the account on a quiet bar. The ledger identity makes this equal to the
+broker's own equity (checked in the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from paper_broker.broker import PaperBroker
+from paper_broker.config import BrokerConfig
+from paper_broker.enums import TradingState
+from paper_broker.fills import FillModel
+from paper_broker.ids import client_order_id
+from paper_broker.records import Fill, Order, OrderIntent, PositionRecord
+from paper_broker.risk.guard import RiskGuard
+from papertrade.backtest.bars import BarPanel
+from papertrade.metrics import Metrics, compute_metrics
+from strategies.base import Strategy
+
+# keys of `Metrics` that the `--json` summary carries, in this order
+SUMMARY_METRICS = (
+    "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "volatility", "win_rate",
+    "profit_factor", "n_trades",
+)  # fmt: skip
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    """How one backtest runs.
+
+    account_id: the id every order, fill and warehouse row carries (never the paper one).
+    initial_cash: starting cash, account currency.
+    fill_model: see the module docstring.
+    broker: slippage, commission, tick and volume-cap rules (the paper broker's own).
+    risk: pre-trade RiskGuard applied to every batch of intents (None: no risk checks);
+        portfolio guards (daily loss, drawdown) are not applied to backtests.
+    periods_per_year: annualisation of per-bar returns (252 for daily bars).
+    """
+
+    account_id: str
+    initial_cash: float = 100_000.0
+    fill_model: FillModel = FillModel.NEXT_OPEN
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    risk: RiskGuard | None = None
+    periods_per_year: int = 252
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    """Everything one run produced. `equity` has one row per bar from the first traded
+    bar: ts, cash, positions_value, equity, gross_exposure, net_exposure (currency)."""
+
+    account_id: str
+    strategy: str
+    equity: pd.DataFrame
+    orders: list[Order]
+    fills: list[Fill]
+    positions: list[PositionRecord]
+    metrics: Metrics
+    risk_rejections: int = 0
+    broker_rejections: int = 0
+    broker_equity: float = float("nan")
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity["equity"].iat[-1]) if len(self.equity) else float("nan")
+
+    @property
+    def end_ts(self) -> datetime | None:
+        return self.equity["ts"].iat[-1].to_pydatetime() if len(self.equity) else None
+
+    def summary(self) -> dict[str, Any]:
+        """The `--json` object: account_id, final_equity, n_fills, metrics (NaN/inf None)."""
+        metrics = self.metrics.as_dict()
+        final = self.final_equity
+        return {
+            "account_id": self.account_id,
+            "final_equity": final if np.isfinite(final) else None,
+            "n_fills": len(self.fills),
+            "metrics": {k: metrics[k] for k in SUMMARY_METRICS},
+        }
+
+
+def run_backtest(
+    panel: BarPanel,
+    strategy: Strategy,
+    config: BacktestConfig,
+    *,
+    trade_from: int = 0,
+    on_progress: ProgressCallback | None = None,
+) -> BacktestResult:
+    """Run `strategy` over `panel` through a fresh `PaperBroker`.
+
+    trade_from: the first bar the strategy may trade at; earlier bars only warm up its
+        indicators and are left out of the equity curve (walk-forward test windows).
+    on_progress: called as (bars done, total) about a hundred times over the run.
+    Raises ValueError if `trade_from` is outside the panel.
+    """
+    n_bars, n_sym = panel.close.shape
+    if not 0 <= trade_from < n_bars:
+        raise ValueError(f"trade_from {trade_from} outside 0..{n_bars - 1}")
+    fill_model = config.fill_model
+    next_open = fill_model is FillModel.NEXT_OPEN
+    broker = PaperBroker(config.account_id, config.initial_cash, config.broker, panel.symbols)
+    prepared = strategy.prepare(panel.closes_frame())
+    active = np.asarray(prepared.active, dtype=bool)
+    op, hi, lo, cl, vol = panel.open, panel.high, panel.low, panel.close, panel.volume
+    tradable = np.isfinite(cl) & (cl > 0)
+    marks = np.nan_to_num(_last_finite(cl))  # 0 where no close yet: nothing is held there
+    times = list(panel.timestamps.to_pydatetime())
+    index = {s: i for i, s in enumerate(panel.symbols)}
+    book = _FillBook(n_sym, config.initial_cash, index)
+    name = getattr(strategy, "name", "") or type(strategy).__name__
+    aid = config.account_id
+    risk_rejections = broker_rejections = 0
+    every = max(1, n_bars // 100)
+    process = broker.process_bar_arrays
+
+    for t in range(n_bars):
+        now = times[t]
+        if next_open:
+            fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
+            if fills:
+                book.add(t, fills)
+        if t >= trade_from and active[t]:
+            equity = book.cash + float(book.qty @ marks[t])
+            intents = strategy.decide(t, prepared, book.qty.copy(), equity, cl[t], tradable[t])
+            if intents:
+                intents = _numbered(intents, client_order_id(aid, now, name, 0))
+                if not next_open:
+                    # market orders are sized for buying power at the close they fill at
+                    broker.mark({it.symbol: cl[t, index[it.symbol]] for it in intents})
+                if config.risk is not None:
+                    decision = config.risk.check(
+                        intents, broker.portfolio_view(), _quotes(intents, cl[t], index),
+                        TradingState.ACTIVE, now=now,
+                    )  # fmt: skip
+                    risk_rejections += len(decision.rejections)
+                    intents = decision.approved
+                if intents:
+                    broker_rejections += len(broker.submit(intents, now).rejections)
+        if not next_open:
+            fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
+            if fills:
+                book.add(t, fills)
+        if on_progress is not None and (t + 1) % every == 0:
+            on_progress(t + 1, n_bars)
+
+    changes = broker.drain_changes()
+    equity = book.curve(marks, panel.timestamps)[trade_from:].reset_index(drop=True)
+    fills_df = fills_frame(changes.fills)
+    gross = pd.Series(equity["gross_exposure"].to_numpy(), index=equity["ts"])
+    metrics = compute_metrics(
+        pd.Series(equity["equity"].to_numpy(), index=equity["ts"]),
+        fills=fills_df,
+        gross_exposure=gross,
+        periods_per_year=config.periods_per_year,
+    )
+    return BacktestResult(
+        account_id=aid,
+        strategy=name,
+        equity=equity,
+        orders=changes.orders,
+        fills=changes.fills,
+        positions=broker.positions(),
+        metrics=metrics,
+        risk_rejections=risk_rejections,
+        broker_rejections=broker_rejections,
+        broker_equity=broker.account().equity,
+    )
+
+
+def fills_frame(fills: list[Fill]) -> pd.DataFrame:
+    """The columns `round_trips` and the turnover need: ts, symbol, side, quantity, price,
+    commission."""
+    return pd.DataFrame(
+        {
+            "ts": pd.DatetimeIndex([f.ts for f in fills], dtype="datetime64[ns, UTC]"),
+            "symbol": [f.symbol for f in fills],
+            "side": [f.side.value for f in fills],
+            "quantity": np.array([f.quantity for f in fills], dtype=np.float64),
+            "price": np.array([f.price for f in fills], dtype=np.float64),
+            "commission": np.array([f.commission for f in fills], dtype=np.float64),
+        }
+    )
+
+
+class _FillBook:
+    """Positions and cash as the fills come in (for `decide`), and the fill columns from
+    which the whole equity curve is valued at the end."""
+
+    __slots__ = ("bar", "cash", "flow", "index", "initial_cash", "qty", "signed", "sym")
+
+    def __init__(self, n_sym: int, initial_cash: float, index: dict[str, int]) -> None:
+        self.qty = np.zeros(n_sym)
+        self.initial_cash = float(initial_cash)
+        self.cash = float(initial_cash)
+        self.index = index
+        self.bar: list[int] = []
+        self.sym: list[int] = []
+        self.signed: list[float] = []
+        self.flow: list[float] = []
+
+    def add(self, t: int, fills: list[Fill]) -> None:
+        for f in fills:
+            i = self.index[f.symbol]
+            q = f.side.sign * f.quantity
+            cash_flow = -q * f.price - f.commission
+            self.qty[i] += q
+            self.cash += cash_flow
+            self.bar.append(t)
+            self.sym.append(i)
+            self.signed.append(q)
+            self.flow.append(cash_flow)
+
+    def curve(self, marks: np.ndarray, timestamps: pd.DatetimeIndex) -> pd.DataFrame:
+        n_bars, n_sym = marks.shape
+        bar = np.asarray(self.bar, dtype=np.int64)
+        delta = np.zeros((n_bars, n_sym))
+        np.add.at(delta, (bar, np.asarray(self.sym, dtype=np.int64)), self.signed)
+        qty = np.cumsum(delta, axis=0)
+        flows = np.bincount(bar, weights=np.asarray(self.flow), minlength=n_bars)
+        cash = self.initial_cash + np.cumsum(flows)
+        value = qty * marks
+        pv = value.sum(axis=1)
+        return pd.DataFrame(
+            {
+                "ts": timestamps,
+                "cash": cash,
+                "positions_value": pv,
+                "equity": cash + pv,
+                "gross_exposure": np.abs(value).sum(axis=1),
+                "net_exposure": pv,
+            }
+        )
+
+
+def _numbered(intents: list[OrderIntent], first_id: str) -> list[OrderIntent]:
+    """The intents with the deterministic client order ids of `paper_broker.ids`, numbered
+    from 1 in decision order. `first_id` is the id of sequence 0; the sequence is its last
+    five digits, so one strftime serves the whole bar."""
+    stem = first_id.removesuffix("00000")
+    return [
+        OrderIntent(
+            it.symbol,
+            it.side,
+            it.quantity,
+            it.order_type,
+            it.time_in_force,
+            it.limit_price,
+            it.stop_price,
+            f"{stem}{k:05d}",
+            it.strategy,
+        )
+        for k, it in enumerate(intents, start=1)
+    ]
+
+
+def _last_finite(close: np.ndarray) -> np.ndarray:
+    """Each symbol's last finite close up to each bar (the broker's mark); NaN before any."""
+    return pd.DataFrame(close).ffill().to_numpy()
+
+
+def _quotes(intents: list[OrderIntent], close: np.ndarray, index: dict[str, int]) -> pd.DataFrame:
+    """A quote per intent's symbol at the bar's close (bid = ask = last) for the RiskGuard."""
+    syms = [it.symbol for it in intents]
+    px = close[[index[s] for s in syms]]
+    return pd.DataFrame({"symbol": syms, "bid": px, "ask": px, "last": px})

@@ -1,0 +1,158 @@
+"""Walk-forward analysis: choose parameters in-sample, trade them out-of-sample, roll on.
+
+Windows are counted in bars. Window k trains on bars [k*test, k*test + train) and tests on
+the `test` bars right after its training window; the step is `test`, so the test windows
+tile the history after the first training window without overlapping each other or their
+own training window. Only whole test windows are used (a tail shorter than `test` is left
+out).
+
+On each training window every parameter set of the grid is backtested and the best one by
+`metric` is chosen (ties: the first in grid order). It is then run over its training window
+and the test window together, trading only inside the test window: the training bars serve
+as the indicators' warm-up, so no signal in the test window needs bars it has not seen, and
+none needs bars after it. Each test run starts flat with the previous test run's final
+equity as its cash (positions left open at a window's end are valued at the last close and
+not carried over), so the stitched out-of-sample curve compounds like one account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from papertrade.backtest.bars import BarPanel
+from papertrade.backtest.engine import SUMMARY_METRICS, BacktestConfig, fills_frame, run_backtest
+from papertrade.backtest.params import expand_grid
+from papertrade.backtest.ranking import score
+from papertrade.errors import UserError
+from papertrade.metrics import compute_metrics
+from strategies.registry import load_strategy
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Bar ranges [start, stop) of one training and one test window."""
+
+    train_start: int
+    train_stop: int
+    test_start: int
+    test_stop: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowResult:
+    window: Window
+    params: dict[str, Any]
+    in_sample: dict[str, Any]
+    out_of_sample: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForwardResult:
+    windows: list[WindowResult]
+    equity: pd.Series  # stitched out-of-sample equity, indexed by bar timestamp
+    out_of_sample: dict[str, Any]  # metrics of the stitched curve
+    in_sample: dict[str, Any]  # mean over windows of the chosen parameters' training metrics
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "windows": [
+                {
+                    **dataclasses.asdict(w.window),
+                    "params": w.params,
+                    "in_sample": w.in_sample,
+                    "out_of_sample": w.out_of_sample,
+                }
+                for w in self.windows
+            ],
+            "final_equity": float(self.equity.iat[-1]) if len(self.equity) else None,
+            "in_sample": self.in_sample,
+            "out_of_sample": self.out_of_sample,
+        }
+
+
+def windows(n_bars: int, train: int, test: int) -> list[Window]:
+    """The rolling windows over `n_bars` bars (see the module docstring). Raises
+    `UserError` when train or test is < 1 or not even one window fits."""
+    if train < 1 or test < 1:
+        raise UserError(f"--train {train} and --test {test} must both be >= 1")
+    if train + test > n_bars:
+        raise UserError(f"--train {train} + --test {test} bars exceed the {n_bars} bars given")
+    return [
+        Window(start, start + train, start + train, start + train + test)
+        for start in range(0, n_bars - train - test + 1, test)
+    ]
+
+
+def walk_forward(
+    panel: BarPanel,
+    strategy: str,
+    grid: dict[str, list[Any]],
+    config: BacktestConfig,
+    *,
+    train: int,
+    test: int,
+    metric: str = "sharpe",
+    base_params: dict[str, Any] | None = None,
+) -> WalkForwardResult:
+    """Run the walk-forward analysis (see the module docstring). Every grid point's
+    strategy is built first, so a bad parameter fails before any backtest runs."""
+    candidates = expand_grid(grid, base_params)
+    strategies = [load_strategy(strategy, p) for p in candidates]
+    results: list[WindowResult] = []
+    pieces: list[pd.Series] = []
+    fills: list[pd.DataFrame] = []
+    cash = config.initial_cash
+    for w in windows(panel.n_bars, train, test):
+        train_panel = panel.slice(w.train_start, w.train_stop)
+        scored = []
+        for k, strat in enumerate(strategies):
+            summary = run_backtest(train_panel, strat, config).summary()
+            scored.append((score(_value(summary, metric), metric), -k, k, summary))
+        _, _, best, best_summary = max(scored, key=lambda s: (s[0], s[1]))
+        oos = run_backtest(
+            panel.slice(w.train_start, w.test_stop),
+            strategies[best],
+            dataclasses.replace(config, initial_cash=cash),
+            trade_from=w.test_start - w.train_start,
+        )
+        curve = pd.Series(oos.equity["equity"].to_numpy(), index=oos.equity["ts"])
+        pieces.append(curve)
+        fills.append(fills_frame(oos.fills))
+        cash = float(curve.iat[-1])
+        results.append(
+            WindowResult(w, candidates[best], _metrics(best_summary), oos.summary()["metrics"])
+        )
+    stitched = pd.concat(pieces)
+    oos_metrics = compute_metrics(
+        stitched, fills=pd.concat(fills, ignore_index=True),
+        periods_per_year=config.periods_per_year,
+    ).as_dict()  # fmt: skip
+    return WalkForwardResult(
+        results,
+        stitched,
+        {k: oos_metrics.get(k) for k in SUMMARY_METRICS if k in oos_metrics},
+        _mean_metrics([r.in_sample for r in results]),
+    )
+
+
+def _value(summary: dict[str, Any], metric: str) -> Any:
+    return summary[metric] if metric in summary else summary["metrics"].get(metric)
+
+
+def _metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"final_equity": summary["final_equity"], **summary["metrics"]}
+
+
+def _mean_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in SUMMARY_METRICS:
+        values = np.array(
+            [r[key] for r in rows if isinstance(r.get(key), int | float)], dtype=np.float64
+        )
+        out[key] = float(values.mean()) if values.size else None
+    return out

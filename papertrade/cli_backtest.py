@@ -1,0 +1,291 @@
+"""Backtest commands: `backtest`, `sweep` and `walk-forward`.
+
+`backtest` imports neither Prefect nor Great Expectations: it validates its inputs, runs the
+engine in this process and writes the warehouse. `sweep` runs one Prefect task per parameter
+set (threads, processes or a Dask cluster) under the `sweep` flow. `walk-forward` runs in
+this process and writes nothing.
+
+The default account id is `backtest-<strategy>`; a re-run under the same id replaces the
+previous run. Costs default to the config's `[broker]` section.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from papertrade.cli import (
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    app,
+    console,
+    err_console,
+    settings_from,
+    user_errors,
+)
+
+BarsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--bars",
+        help="CSV or Parquet bars, long format: timestamp,symbol,open,high,low,close,volume.",
+        dir_okay=False,
+    ),
+]
+StrategyOpt = Annotated[str, typer.Option("--strategy", help="Strategy name or module:Class.")]
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="Strategy parameter name=value (repeat).")
+]
+CashOpt = Annotated[
+    float | None, typer.Option("--cash", help="Initial cash (default [account] initial_cash).")
+]
+CommissionOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--commission-bps",
+        help="Commission as bps of traded value (default: the config's [broker] commission).",
+    ),
+]
+SlippageOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--slippage-bps",
+        help="Fixed slippage in bps of price (default: the config's [broker] slippage).",
+    ),
+]
+RiskOpt = Annotated[
+    bool, typer.Option("--risk/--no-risk", help="Apply the [risk] pre-trade checks.")
+]
+
+
+class FillModelChoice(StrEnum):
+    NEXT_OPEN = "next_open"
+    CLOSE = "close"
+
+
+class RunnerChoice(StrEnum):
+    THREADS = "threads"
+    PROCESSES = "processes"
+    DASK = "dask"
+
+
+FillOpt = Annotated[
+    FillModelChoice,
+    typer.Option(
+        "--fill-model",
+        help="next_open: orders fill at the next bar's open; close: at the deciding bar's close.",
+    ),
+]
+GridOpt = Annotated[
+    list[str], typer.Option("--grid", help="Parameter values to try: name=v1,v2,... (repeat).")
+]
+MetricOpt = Annotated[str, typer.Option("--metric", help="Metric that ranks parameter sets.")]
+
+
+def _request(
+    bars: Path, strategy: str, params: dict[str, Any], cash: float | None,
+    fill_model: FillModelChoice, commission_bps: float | None, slippage_bps: float | None,
+    account_id: str | None, risk: bool,
+) -> Any:  # fmt: skip
+    from paper_broker.fills import FillModel
+    from papertrade.backtest.command import BacktestRequest
+
+    return BacktestRequest(
+        bars=bars, strategy=strategy, params=params, cash=cash,
+        fill_model=FillModel(fill_model.value), commission_bps=commission_bps,
+        slippage_bps=slippage_bps, account_id=account_id, risk=risk,
+    )  # fmt: skip
+
+
+@app.command()
+@user_errors
+def backtest(
+    bars: BarsOpt,
+    strategy: StrategyOpt,
+    param: ParamOpt = None,
+    cash: CashOpt = None,
+    fill_model: FillOpt = FillModelChoice.NEXT_OPEN,
+    commission_bps: CommissionOpt = None,
+    slippage_bps: SlippageOpt = None,
+    account_id: Annotated[
+        str | None,
+        typer.Option("--account-id", help="Account for the results (default backtest-<strategy>)."),
+    ] = None,
+    risk: RiskOpt = True,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Replay a bars file through a strategy and the paper broker; store the run."""
+    from papertrade.backtest import command
+    from papertrade.backtest.params import parse_params
+
+    settings = settings_from(config, db)
+    request = _request(bars, strategy, parse_params(param or []), cash, fill_model,
+                       commission_bps, slippage_bps, account_id, risk)  # fmt: skip
+    prepared = command.prepare(settings, request)
+    show = not as_json and sys.stderr.isatty()
+    result = _with_progress(command, prepared) if show else command.run(prepared)
+    command.store(settings, prepared, result, created_at=datetime.now(UTC))
+    summary = result.summary()
+    if as_json:
+        typer.echo(json.dumps(summary, allow_nan=False))
+        return
+    console.print(command.metrics_markdown(result, f"backtest {result.strategy}"), markup=False)
+
+
+def _with_progress(command: Any, prepared: Any) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("backtest"), BarColumn(), TextColumn("{task.completed}/{task.total} bars"),
+        TimeRemainingColumn(), console=err_console, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("bars", total=prepared.panel.n_bars)
+        return command.run(prepared, lambda done, total: progress.update(task, completed=done))
+
+
+@app.command()
+@user_errors
+def sweep(
+    bars: BarsOpt,
+    strategy: StrategyOpt,
+    grid: GridOpt,
+    param: ParamOpt = None,
+    runner: Annotated[
+        RunnerChoice, typer.Option("--runner", help="Where tasks run: threads, processes, dask.")
+    ] = RunnerChoice.THREADS,
+    dask_address: Annotated[
+        str | None,
+        typer.Option("--dask-address", help="Dask scheduler (default: a local cluster)."),
+    ] = None,
+    metric: MetricOpt = "sharpe",
+    cash: CashOpt = None,
+    fill_model: FillOpt = FillModelChoice.NEXT_OPEN,
+    commission_bps: CommissionOpt = None,
+    slippage_bps: SlippageOpt = None,
+    risk: RiskOpt = True,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Backtest every parameter combination of the grid, one Prefect task each; rank them
+    by --metric and store the table in sweep_results."""
+    from papertrade.backtest import command
+    from papertrade.backtest.params import expand_grid, parse_grid, parse_params
+    from papertrade.backtest.ranking import check_metric
+    from papertrade.errors import UserError
+    from strategies.registry import load_strategy
+
+    settings = settings_from(config, db)
+    check_metric(metric)
+    if dask_address and runner is not RunnerChoice.DASK:
+        raise UserError("--dask-address needs --runner dask")
+    base = parse_params(param or [])
+    combos = expand_grid(parse_grid(grid), base)
+    for params in combos:  # every combination must build before any task runs
+        load_strategy(strategy, params)
+    request = _request(bars, strategy, base, cash, fill_model, commission_bps, slippage_bps,
+                       None, risk)  # fmt: skip
+    command.check_costs(request)
+    if not bars.is_file():
+        raise UserError(f"bars file not found: {bars}")
+
+    # the flow loads (and validates) the bars once; a BarsFileError raised there is exit 2
+    from flows.backtest import run_sweep
+
+    rows = run_sweep(
+        request, combos, metric=metric, runner=runner.value, dask_address=dask_address,
+        config=config, db=settings.warehouse.path,
+    )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(rows, allow_nan=False, default=str))
+        return
+    _print_sweep(rows, metric)
+
+
+def _print_sweep(rows: list[dict[str, Any]], metric: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"sweep ranked by {metric}")
+    keys = ("sharpe", "total_return", "max_drawdown", "n_trades")
+    for name in ("rank", "params", "final_equity", *keys):
+        table.add_column(name)
+    for r in rows:
+        m = r["metrics"]
+        table.add_row(
+            str(r["rank"]), json.dumps(r["params"], sort_keys=True),
+            _num(r["final_equity"]), *(_num(m.get(k)) for k in keys),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.4f}" if isinstance(value, float) else str(value)
+
+
+@app.command("walk-forward")
+@user_errors
+def walk_forward_cmd(
+    bars: BarsOpt,
+    strategy: StrategyOpt,
+    grid: GridOpt,
+    train: Annotated[int, typer.Option("--train", help="Bars per training window.")],
+    test: Annotated[int, typer.Option("--test", help="Bars per test window (= the step).")],
+    param: ParamOpt = None,
+    metric: MetricOpt = "sharpe",
+    cash: CashOpt = None,
+    fill_model: FillOpt = FillModelChoice.NEXT_OPEN,
+    commission_bps: CommissionOpt = None,
+    slippage_bps: SlippageOpt = None,
+    risk: RiskOpt = True,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Pick parameters on rolling training windows, trade them on the following test
+    windows; print out-of-sample next to in-sample metrics. Writes nothing."""
+    from papertrade.backtest import command
+    from papertrade.backtest.params import parse_grid, parse_params
+    from papertrade.backtest.ranking import check_metric
+    from papertrade.backtest.walk_forward import walk_forward, windows
+
+    settings = settings_from(config, db)
+    check_metric(metric)
+    grid_values = parse_grid(grid)
+    request = _request(bars, strategy, parse_params(param or []), cash, fill_model,
+                       commission_bps, slippage_bps, None, risk)  # fmt: skip
+    command.check_costs(request)
+    panel = command.load_bars(bars)
+    windows(panel.n_bars, train, test)
+    cfg = command.engine_config(settings, request, command.default_account_id(strategy))
+    result = walk_forward(panel, strategy, grid_values, cfg, train=train, test=test,
+                          metric=metric, base_params=request.params)  # fmt: skip
+    out = result.as_dict()
+    if as_json:
+        typer.echo(json.dumps(out, allow_nan=False, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"walk-forward ({len(result.windows)} windows, by {metric})")
+    for name in ("test bars", "params", f"in-sample {metric}", f"out-of-sample {metric}"):
+        table.add_column(name)
+    for w in result.windows:
+        table.add_row(
+            f"{w.window.test_start}-{w.window.test_stop - 1}",
+            json.dumps(w.params, sort_keys=True),
+            _num(w.in_sample.get(metric)), _num(w.out_of_sample.get(metric)),
+        )  # fmt: skip
+    console.print(table)
+    for label, values in (("in-sample (mean)", out["in_sample"]),
+                          ("out-of-sample", out["out_of_sample"])):  # fmt: skip
+        console.print(f"{label}: " + ", ".join(f"{k}={_num(v)}" for k, v in values.items()))
