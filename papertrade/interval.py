@@ -41,6 +41,7 @@ from papertrade.alerts.render import (
     render_risk_alert,
 )
 from papertrade.calendar import MarketCalendar, Session
+from papertrade.errors import UserError
 from papertrade.risk_wiring import risk_config_from_settings
 from papertrade.settings import Settings
 from papertrade.wiring import broker_config_from_settings
@@ -362,9 +363,14 @@ def _load(
     ).fetchone()
     peak = max(float(peak_row[0]) if peak_row and peak_row[0] is not None else initial, initial)
     last_row = conn.execute(
-        "SELECT max(as_of) FROM intervals WHERE account_id = ? AND as_of < ?", [account, as_of]
+        "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
     ).fetchone()
     last = last_row[0].astimezone(UTC) if last_row and last_row[0] is not None else None
+    if last is not None and last > as_of:
+        raise UserError(
+            f"interval {as_of.isoformat()} is before account {account}'s last committed "
+            f"interval {last.isoformat()}: intervals are committed in time order"
+        )
     history = load_history(conn, account, as_of, settings.market_data.history_bars)
     prev_mids = _previous_mids(conn, account, last)
     return state, trading, start_equity, peak, history, prev_mids, last
