@@ -1,0 +1,169 @@
+"""`papertrade backtest` and `walk-forward` end to end on real files: results in the
+warehouse, costs from the options, bad input exit 2 with nothing written, and no Prefect or
+Great Expectations on the backtest path."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from papertrade.cli import app
+from tests.unit.test_backtest_engine import CLOSES, OPENS, bars_frame
+from warehouse.commit import commit_interval
+from warehouse.testing import make_commit
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def bars_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "bars.csv"
+    bars_frame({"AAA": CLOSES}, {"AAA": OPENS}).to_csv(path, index=False)
+    return path
+
+
+def test_backtest_json_and_warehouse_rows(tmp_path: Path, bars_csv: Path):
+    db = tmp_path / "w.duckdb"
+
+    result = run("backtest", "--bars", bars_csv, "--strategy", "sma_crossover",
+                 "--param", "fast=2", "--param", "slow=3", "--commission-bps", "10",
+                 "--slippage-bps", "10", "--json", "--db", db)  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["account_id"] == "backtest-sma_crossover" and out["n_fills"] == 2
+    with duckdb.connect(str(db), read_only=True) as conn:
+        fills = conn.execute(
+            "SELECT side, price, commission FROM fills WHERE account_id = ? ORDER BY ts",
+            [out["account_id"]],
+        ).fetchall()
+        n_equity = conn.execute("SELECT count(*) FROM equity").fetchone()[0]
+        perf = conn.execute("SELECT sharpe, n_trades FROM daily_performance").fetchone()
+    buy = math.ceil(round(OPENS[5] * 1.001 / 0.01, 6)) * 0.01
+    sell = math.floor(round(OPENS[7] * 0.999 / 0.01, 6)) * 0.01
+    assert [f[0] for f in fills] == ["buy", "sell"]
+    assert fills[0][1:] == pytest.approx((buy, 100 * buy * 0.001))
+    assert fills[1][1:] == pytest.approx((sell, 100 * sell * 0.001))
+    assert n_equity == len(CLOSES)
+    assert perf[1] == 1
+
+
+def test_backtest_refuses_the_paper_account_and_leaves_it_unchanged(tmp_path, bars_csv):
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=2))
+    before = db.read_bytes()
+
+    named = run("backtest", "--bars", bars_csv, "--strategy", "sma_crossover",
+                "--account-id", "paper", "--db", db)  # fmt: skip
+
+    assert named.exit_code == 2 and "paper account" in named.stderr
+    assert db.read_bytes() == before
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+HEADER = "timestamp,symbol,open,high,low,close,volume\n"
+ROW = "2024-01-0{d}T21:00:00Z,AAA,10,11,9,{c},100\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needle"),
+    [
+        ("nocols.csv", "timestamp,symbol,close\n2024-01-02,AAA,1\n", "missing columns"),
+        ("unsorted.csv", HEADER + ROW.format(d=3, c=10) + ROW.format(d=2, c=10), "not sorted"),
+        ("dup.csv", HEADER + ROW.format(d=2, c=10) * 2, "duplicate bar"),
+        ("neg.csv", HEADER + ROW.format(d=2, c=-1), "close must be a positive"),
+        ("nan.csv", HEADER + ROW.format(d=2, c="nan"), "close must be a positive"),
+        ("hl.csv", HEADER + "2024-01-02T21:00:00Z,AAA,10,8,9,10,100\n", "high 8 < low 9"),
+        ("ts.csv", HEADER + "someday,AAA,10,11,9,10,100\n", "unparseable timestamp"),
+        ("empty.csv", "", "is empty"),
+        ("header.csv", HEADER, "no rows"),
+        ("bars.txt", HEADER, "unknown file type"),
+        ("absent.csv", None, "not found"),
+    ],
+)
+def test_bad_bars_files_exit_2_and_write_nothing(tmp_path, name, text, needle):
+    bars = tmp_path / name if text is None else _write(tmp_path / name, text)
+    db = tmp_path / "w.duckdb"
+
+    result = run("backtest", "--bars", bars, "--strategy", "sma_crossover", "--db", db)
+
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--strategy", "no_such"], "unknown strategy"),
+        (["--strategy", "sma_crossover", "--param", "speed=3"], "speed"),
+        (["--strategy", "sma_crossover", "--param", "fast=50"], "fast"),
+    ],
+)
+def test_unknown_strategy_or_parameter_exit_2(tmp_path, bars_csv, args, needle):
+    db = tmp_path / "w.duckdb"
+
+    result = run("backtest", "--bars", bars_csv, *args, "--db", db)
+
+    assert result.exit_code == 2 and needle in result.stderr
+    assert not db.exists()
+
+
+def test_walk_forward_json_reports_in_and_out_of_sample(tmp_path):
+    from tests.unit.test_backtest_engine import random_panel
+
+    panel = random_panel(3, 160, seed=2)
+    frame = bars_frame(
+        {s: panel.close[:, i].tolist() for i, s in enumerate(panel.symbols)},
+        {s: panel.open[:, i].tolist() for i, s in enumerate(panel.symbols)},
+    )
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path)
+
+    result = run("walk-forward", "--bars", path, "--strategy", "sma_crossover",
+                 "--grid", "fast=3,5", "--grid", "slow=10,20", "--train", 60, "--test", 25,
+                 "--cash", 1e6, "--no-risk", "--json", "--db", tmp_path / "w.duckdb")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert [(w["test_start"], w["test_stop"]) for w in out["windows"]] == [
+        (60, 85),
+        (85, 110),
+        (110, 135),
+        (135, 160),
+    ]
+    assert all(w["train_stop"] <= w["test_start"] for w in out["windows"])
+    assert set(out["in_sample"]) == set(out["out_of_sample"])
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_backtest_path_imports_neither_prefect_nor_great_expectations(tmp_path, bars_csv):
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from papertrade.cli import app\n"
+        f"r = CliRunner().invoke(app, ['backtest', '--bars', {str(bars_csv)!r}, '--strategy',"
+        f" 'sma_crossover', '--json', '--db', {str(tmp_path / 'w.duckdb')!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('prefect', 'great_expectations') if m in sys.modules))\n"
+    )
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)  # fmt: skip
+
+    assert out.stdout.strip() == "[]"

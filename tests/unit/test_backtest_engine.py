@@ -1,0 +1,170 @@
+"""The backtest engine on hand-made bars: trades checked by hand under both fill models,
+costs as configured, no look-ahead, the ledger identity, the last-bar order."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from paper_broker.commission import PercentCommission
+from paper_broker.config import BrokerConfig
+from paper_broker.enums import OrderStatus, Side
+from paper_broker.fills import FillModel
+from paper_broker.slippage import FixedBpsSlippage
+from papertrade.backtest.bars import BarPanel, panel_from_frame
+from papertrade.backtest.engine import BacktestConfig, run_backtest
+from strategies.registry import load_strategy
+
+START = pd.Timestamp("2024-01-02 21:00", tz="UTC")
+
+
+def bars_frame(closes: dict[str, list[float]], opens: dict[str, list[float]] | None = None):
+    """Long-format bars, one per business day; high/low 1 around the open and close."""
+    rows = []
+    for sym, cl in closes.items():
+        op = (opens or {}).get(sym, cl)
+        for t, (o, c) in enumerate(zip(op, cl, strict=True)):
+            rows.append(
+                {"timestamp": START + pd.offsets.BDay(t), "symbol": sym, "open": o,
+                 "high": max(o, c) + 1, "low": min(o, c) - 1, "close": c, "volume": 1e6}
+            )  # fmt: skip
+    return pd.DataFrame(rows).sort_values(["timestamp", "symbol"], kind="stable")
+
+
+def random_panel(n_sym: int, n_bars: int, seed: int) -> BarPanel:
+    rng = np.random.default_rng(seed)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_bars, n_sym)), axis=0))
+    opens = close * np.exp(rng.normal(0, 0.005, close.shape))
+    syms = [f"S{i}" for i in range(n_sym)]
+    return panel_from_frame(
+        bars_frame(
+            {s: close[:, i].round(2).tolist() for i, s in enumerate(syms)},
+            {s: opens[:, i].round(2).tolist() for i, s in enumerate(syms)},
+        )
+    )
+
+
+# fast 2 / slow 3 cross up at bar 4 (11 > 10.67 after 10 <= 10) and down at bar 6
+# (10.5 < 11 after 12.5 >= 11.67)
+CLOSES = [10.0, 10.0, 10.0, 10.0, 12.0, 13.0, 8.0, 7.0, 7.0]
+OPENS = [10.0, 10.0, 10.0, 10.0, 11.5, 12.5, 9.0, 7.5, 7.0]
+SLIP_BPS, COMM_RATE, TICK, QTY = 10.0, 0.001, 0.01, 100.0
+
+
+def costly(fill_model: FillModel, cash: float = 100_000.0) -> BacktestConfig:
+    return BacktestConfig(
+        account_id="bt-test",
+        initial_cash=cash,
+        fill_model=fill_model,
+        broker=BrokerConfig(
+            slippage=FixedBpsSlippage(SLIP_BPS),
+            commission=PercentCommission(COMM_RATE),
+            tick_size=TICK,
+            max_volume_share=None,
+        ),  # fmt: skip
+    )
+
+
+def sma(fast: int = 2, slow: int = 3):
+    return load_strategy("sma_crossover", {"fast": fast, "slow": slow, "qty": QTY})
+
+
+def buy_price(base: float) -> float:
+    return math.ceil(round(base * (1 + SLIP_BPS / 1e4) / TICK, 6)) * TICK
+
+
+def sell_price(base: float) -> float:
+    return math.floor(round(base * (1 - SLIP_BPS / 1e4) / TICK, 6)) * TICK
+
+
+@pytest.mark.parametrize(
+    ("fill_model", "buy_bar", "sell_bar", "buy_base", "sell_base"),
+    [
+        # next_open: decided at the close of bars 4 and 6, filled at the opens of 5 and 7
+        (FillModel.NEXT_OPEN, 5, 7, OPENS[5], OPENS[7]),
+        # close: filled at the close of the deciding bar
+        (FillModel.CLOSE, 4, 6, CLOSES[4], CLOSES[6]),
+    ],
+)
+def test_sma_crossover_trades_by_hand(fill_model, buy_bar, sell_bar, buy_base, sell_base):
+    panel = panel_from_frame(bars_frame({"AAA": CLOSES}, {"AAA": OPENS}))
+
+    result = run_backtest(panel, sma(), costly(fill_model))
+
+    buy, sell = result.fills
+    assert (buy.side, buy.ts, buy.quantity) == (Side.BUY, panel.timestamps[buy_bar], QTY)
+    assert (sell.side, sell.ts, sell.quantity) == (Side.SELL, panel.timestamps[sell_bar], QTY)
+    assert buy.price == pytest.approx(buy_price(buy_base), abs=1e-9)
+    assert sell.price == pytest.approx(sell_price(sell_base), abs=1e-9)
+    assert buy.commission == pytest.approx(QTY * buy.price * COMM_RATE)
+    assert sell.commission == pytest.approx(QTY * sell.price * COMM_RATE)
+    cash = 100_000 - QTY * buy.price - buy.commission + QTY * sell.price - sell.commission
+    assert result.final_equity == pytest.approx(cash)
+    assert result.metrics.n_trades == 1
+
+
+def test_order_decided_on_the_last_bar_stays_open_under_next_open():
+    # the cross up happens on the last bar: nothing is left to fill it
+    panel = panel_from_frame(bars_frame({"AAA": CLOSES[:5]}, {"AAA": OPENS[:5]}))
+
+    result = run_backtest(panel, sma(), costly(FillModel.NEXT_OPEN))
+
+    assert result.fills == []
+    (order,) = result.orders
+    assert order.status is OrderStatus.ACCEPTED and order.filled_quantity == 0
+
+
+def test_equity_curve_matches_the_broker_ledger():
+    panel = random_panel(6, 300, seed=3)
+
+    result = run_backtest(panel, sma(5, 20), costly(FillModel.NEXT_OPEN, cash=1e7))
+
+    assert len(result.fills) > 10
+    assert len(result.equity) == panel.n_bars
+    assert result.final_equity == pytest.approx(result.broker_equity, rel=1e-12)
+
+
+@pytest.mark.parametrize("fill_model", list(FillModel))
+def test_appending_future_bars_never_changes_past_fills(fill_model):
+    full = random_panel(4, 240, seed=11)
+    cut = 150
+    prefix = full.slice(0, cut)
+
+    short = run_backtest(prefix, sma(5, 20), costly(fill_model, cash=1e7))
+    long = run_backtest(full, sma(5, 20), costly(fill_model, cash=1e7))
+
+    def key(fills):
+        return [(f.ts, f.symbol, f.side, f.quantity, f.price, f.commission) for f in fills]
+
+    last = prefix.timestamps[-1]
+    assert len(short.fills) > 3
+    assert key(short.fills) == key([f for f in long.fills if f.ts <= last])
+    assert long.equity["equity"].iloc[:cut].tolist() == pytest.approx(
+        short.equity["equity"].tolist()
+    )
+
+
+def test_trade_from_keeps_warm_up_bars_out_of_trading_and_the_curve():
+    panel = random_panel(3, 200, seed=5)
+
+    result = run_backtest(panel, sma(5, 20), costly(FillModel.CLOSE, cash=1e6), trade_from=120)
+
+    assert len(result.equity) == 80
+    assert result.equity["ts"].iat[0] == panel.timestamps[120]
+    assert all(f.ts >= panel.timestamps[120] for f in result.fills)
+
+
+def test_summary_has_the_json_keys_and_no_nan():
+    panel = panel_from_frame(bars_frame({"AAA": [10.0, 10.0, 10.0]}))
+
+    summary = run_backtest(panel, sma(), costly(FillModel.NEXT_OPEN)).summary()
+
+    assert set(summary) == {"account_id", "final_equity", "n_fills", "metrics"}
+    assert set(summary["metrics"]) == {
+        "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "volatility",
+        "win_rate", "profit_factor", "n_trades",
+    }  # fmt: skip
+    assert summary["metrics"]["sharpe"] is None  # flat curve: undefined, not NaN

@@ -1,0 +1,106 @@
+"""Bars validation, `--param`/`--grid` parsing, ranking, and walk-forward windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from papertrade.backtest.bars import BarsFileError, panel_from_frame
+from papertrade.backtest.params import ParamSyntaxError, expand_grid, parse_grid, parse_params
+from papertrade.backtest.ranking import rank
+from papertrade.backtest.walk_forward import windows
+from papertrade.errors import UserError
+from tests.unit.test_backtest_engine import bars_frame
+
+
+def good() -> pd.DataFrame:
+    return bars_frame({"AAA": [10.0, 11.0, 12.0], "BBB": [20.0, 21.0, 22.0]})
+
+
+def test_panel_is_aligned_by_timestamp_and_symbol_with_nan_for_missing_bars():
+    frame = good().iloc[:-1]  # BBB has no third bar
+
+    panel = panel_from_frame(frame)
+
+    assert panel.symbols == ("AAA", "BBB")
+    assert panel.close[:, 0].tolist() == [10.0, 11.0, 12.0]
+    assert panel.close[:2, 1].tolist() == [20.0, 21.0] and np.isnan(panel.close[2, 1])
+    assert str(panel.timestamps.tz) == "UTC"
+
+
+def _set(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
+    out = frame.reset_index(drop=True).astype({column: object})
+    out.loc[row, column] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda f: f.drop(columns=["volume", "low"]), "missing columns low, volume"),
+        (lambda f: f.iloc[::-1], "not sorted by timestamp"),
+        (lambda f: pd.concat([f.iloc[:2], f.iloc[1:2], f.iloc[2:]]), "duplicate bar"),
+        (lambda f: _set(f, 3, "close", 0.0), "close must be a positive number"),
+        (lambda f: _set(f, 2, "open", np.nan), "open must be a positive number"),
+        (lambda f: _set(f, 1, "high", 1.0), "high 1 < low"),
+        (lambda f: _set(f, 4, "timestamp", "yesterday"), "unparseable timestamp"),
+        (lambda f: f.iloc[:0], "no rows"),
+    ],
+)
+def test_bad_bars_are_refused_naming_the_problem(mutate, needle):
+    with pytest.raises(BarsFileError, match=needle) as err:
+        panel_from_frame(mutate(good()))
+
+    assert "\n" not in str(err.value)
+
+
+def test_params_are_typed_as_written():
+    assert parse_params(["fast=5", "x=0.5", "flag=true", "name=abc"]) == {
+        "fast": 5, "x": 0.5, "flag": True, "name": "abc",
+    }  # fmt: skip
+    with pytest.raises(ParamSyntaxError):
+        parse_params(["fast"])
+
+
+def test_grid_expands_to_every_combination_in_order():
+    grid = parse_grid(["fast=5,10", "slow=30,50"])
+
+    combos = expand_grid(grid, {"qty": 1})
+
+    assert combos == [
+        {"qty": 1, "fast": 5, "slow": 30}, {"qty": 1, "fast": 5, "slow": 50},
+        {"qty": 1, "fast": 10, "slow": 30}, {"qty": 1, "fast": 10, "slow": 50},
+    ]  # fmt: skip
+
+
+def test_rank_puts_best_first_and_undefined_last():
+    rows = [{"metrics": {"sharpe": 0.5}}, {"metrics": {"sharpe": None}},
+            {"metrics": {"sharpe": 1.5}}]  # fmt: skip
+
+    ranked = rank(rows, "sharpe")
+
+    assert [r["metrics"]["sharpe"] for r in ranked] == [1.5, 0.5, None]
+    assert [r["rank"] for r in ranked] == [1, 2, 3]
+    assert rank(rows, "volatility")[0]["rank"] == 1  # lower-is-better path does not crash
+
+
+@given(n_bars=st.integers(2, 400), train=st.integers(1, 120), test=st.integers(1, 60))
+def test_walk_forward_test_windows_never_overlap_training_or_each_other(n_bars, train, test):
+    if train + test > n_bars:
+        with pytest.raises(UserError):
+            windows(n_bars, train, test)
+        return
+
+    ws = windows(n_bars, train, test)
+
+    assert ws
+    for w in ws:
+        assert w.train_stop - w.train_start == train and w.test_stop - w.test_start == test
+        assert w.train_stop <= w.test_start  # test after its own training, disjoint
+        assert w.test_stop <= n_bars
+    for a, b in zip(ws, ws[1:], strict=False):
+        assert b.test_start == a.test_stop  # step = test: tests tile without overlap
+    assert n_bars - ws[-1].test_stop < test  # no whole test window left out
