@@ -2,8 +2,8 @@
 metrics) and the `sweep` flow (one task per parameter set, ranked and stored).
 
 Both wrap the same engine as `papertrade backtest`. In a sweep the flow loads the bars once
-and hands them to each task wrapped in `quote` (Prefect does not walk them looking for
-futures; the thread runner shares them, the process and Dask runners pickle them). A task is
+and hands them to each task (see `_shared`: in `quote` for threads; the process and Dask
+runners pickle them). A task is
 a whole backtest; tasks never touch DuckDB: the flow writes the ranked table at the end.
 """
 
@@ -59,6 +59,18 @@ def backtest_params(
 ) -> dict[str, Any]:
     """One whole backtest for one parameter set; a small, picklable result row."""
     return run_params(panel, strategy, params, config)
+
+
+def _shared(panel: BarPanel) -> Any:
+    """The bars as a task argument. In-process runners get them in `quote` (never walked,
+    never copied). A `quote` does not survive pickling in Prefect 3.9 (the tuple subclass
+    comes back wrapped twice), so runners that pickle get the panel itself: a dataclass of
+    seven arrays, which Prefect's parameter walk visits without descending into the arrays."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    in_process = ctx is None or isinstance(ctx.task_runner, ThreadPoolTaskRunner)
+    return quote(panel) if in_process else panel
 
 
 def _artifact_key(text: str) -> str:
@@ -125,7 +137,7 @@ def sweep_flow(
     account_id = "sweep-" + command.default_account_id(strategy).removeprefix("backtest-")
     cfg = command.engine_config(settings, request, account_id)
     panel = load_bars(Path(bars))
-    futures = [backtest_params.submit(quote(panel), strategy, params, cfg) for params in combos]
+    futures = [backtest_params.submit(_shared(panel), strategy, params, cfg) for params in combos]
     ranked = rank([f.result() for f in futures], metric)
     sweep_id = f"{account_id}-{flow_run.id or datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
 
