@@ -53,8 +53,10 @@ def trading_interval(
     when = interval.resolve_as_of(as_of, None if as_of else _scheduled_start(), calendar)
     provider = make_provider(settings.market_data, settings.universe.symbols)
     try:
-        with interval.account_lock(settings):
-            run = interval.open_run(settings, when, provider, force=force, calendar=calendar)
+        with interval.account_lock(settings), interval.interval_connection(settings) as conn:
+            run = interval.open_run(
+                settings, when, provider, force=force, calendar=calendar, conn=conn
+            )
             if isinstance(run, dict):
                 logger.info("interval %s: %s", when.isoformat(), run["status"])
                 return run

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,8 @@ class IntervalRun:
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
+    # the writer connection held for the whole interval, when the caller holds one
+    conn: Any = None
     # filled in by the steps
     quotes: pd.DataFrame | None = None
     intents: list[OrderIntent] = field(default_factory=list)
@@ -113,27 +116,28 @@ def open_run(
     *,
     force: bool = False,
     calendar: MarketCalendar | None = None,
+    conn: Any = None,
 ) -> IntervalRun | dict[str, Any]:
     """Load what the interval decides on. Returns a summary dict instead of a run when there
-    is nothing to do: the market is closed, or this interval is already committed."""
-    from warehouse.connection import connect
+    is nothing to do: the market is closed, or this interval is already committed.
 
+    `conn` is the interval's writer connection when the caller holds one for the whole
+    interval (see `interval_connection`); without it a connection is opened for the load."""
     calendar = calendar or calendar_for(settings)
     session = calendar.session_at(as_of)
     account = settings.account.id
     if session is None and not force:
         return {"account_id": account, "as_of": as_of.isoformat(), "status": "market_closed"}
     strategy = load_strategy(settings.strategy.name, settings.strategy.params)
-    db = settings.warehouse.path
-    with connect(db, timeout=settings.warehouse.lock_timeout_seconds) as conn:
-        done = conn.execute(
+    with _borrowed(settings, conn) as db:
+        done = db.execute(
             "SELECT summary_json FROM intervals WHERE account_id = ? AND as_of = ?",
             [account, as_of],
         ).fetchone()
         if done is not None:
             summary = json.loads(done[0]) if done[0] else {}
             return {**summary, "status": IntervalStatus.ALREADY_COMMITTED}
-        loaded = _load(conn, settings, as_of, session)
+        loaded = _load(db, settings, as_of, session)
     state, trading_state, start_equity, peak, history, prev_mids, last = loaded
     config = broker_config_from_settings(settings)
     symbols = settings.universe.symbols
@@ -149,6 +153,7 @@ def open_run(
         history = _merge_history(_closes(warmup), history, n_bars)
     is_last = session is not None and as_of + calendar.interval >= session.close
     return IntervalRun(
+        conn=conn,
         settings=settings,
         as_of=as_of,
         session=session,
@@ -278,7 +283,7 @@ def persist(run: IntervalRun, on_stage: Any = None) -> dict[str, Any]:
     from warehouse.commit import commit_interval
 
     result = commit_interval(
-        run.settings.warehouse.path,
+        run.conn if run.conn is not None else run.settings.warehouse.path,
         build_commit(run),
         timeout=run.settings.warehouse.lock_timeout_seconds,
         on_stage=on_stage,
@@ -287,10 +292,13 @@ def persist(run: IntervalRun, on_stage: Any = None) -> dict[str, Any]:
     return {**result.summary, "status": status}
 
 
-def notify(settings: Settings, sender: Any = None) -> dict[str, Any]:
-    """Send what waits in the outbox. Never raises: trading does not depend on Slack."""
+def notify(settings: Settings, sender: Any = None, pending: int | None = None) -> dict[str, Any]:
+    """Send what waits in the outbox. Never raises: trading does not depend on Slack.
+    `pending` is the outbox size the commit saw; zero skips opening the file again."""
     from papertrade.alerts.outbox import deliver_pending
 
+    if pending == 0:
+        return {"sent": 0, "printed": 0, "pending": 0}
     try:
         report = deliver_pending(settings.warehouse.path, settings, sender)
     except Exception as exc:  # the outbox keeps the rows; the next interval retries them
@@ -310,8 +318,8 @@ def run_interval(
 ) -> dict[str, Any]:
     """All steps in-process, without Prefect: the engine the flow orchestrates."""
     try:
-        with account_lock(settings):
-            run = open_run(settings, as_of, provider, force=force, calendar=calendar)
+        with account_lock(settings), interval_connection(settings) as conn:
+            run = open_run(settings, as_of, provider, force=force, calendar=calendar, conn=conn)
             if isinstance(run, dict):
                 return run
             fetch_quotes(run, provider)
@@ -321,8 +329,26 @@ def run_interval(
             summary = persist(run)
     except AccountBusy as exc:
         return busy_summary(settings, as_of, exc)
-    summary["notify"] = notify(settings, sender)
+    summary["notify"] = notify(settings, sender, summary.get("pending_alerts"))
     return summary
+
+
+def interval_connection(settings: Settings) -> AbstractContextManager[Any]:
+    """One writer connection from loading the state to the commit. Opening a DuckDB file
+    costs tens of milliseconds, more than the interval's own work; the interval holds it
+    for that short while only, and readers wait at the writer-intent lock meanwhile."""
+    from warehouse.connection import connect
+
+    return connect(settings.warehouse.path, timeout=settings.warehouse.lock_timeout_seconds)
+
+
+@contextmanager
+def _borrowed(settings: Settings, conn: Any) -> Iterator[Any]:
+    if conn is not None:
+        yield conn
+        return
+    with interval_connection(settings) as own:
+        yield own
 
 
 def account_lock(settings: Settings) -> AbstractContextManager[None]:

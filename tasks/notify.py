@@ -17,7 +17,7 @@ from papertrade.settings import Settings
 
 @task(name="notify", cache_policy=NO_CACHE)
 def notify(run: IntervalRun, summary: dict[str, Any]) -> dict[str, Any]:
-    delivery = interval.notify(run.settings)
+    delivery = interval.notify(run.settings, pending=summary.get("pending_alerts"))
     _publish_artifacts(run, summary)
     return delivery
 

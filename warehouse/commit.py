@@ -235,6 +235,9 @@ def _commit(
             stage("trading_state")
 
         valid = quotes["valid"] if "valid" in quotes else pd.Series(True, index=quotes.index)
+        pending = conn.execute(
+            "SELECT count(*) FROM alerts WHERE account_id = ? AND status = 'pending'", [account]
+        ).fetchone()
         summary: dict[str, Any] = {
             "account_id": account,
             "as_of": as_of.isoformat(),
@@ -248,6 +251,7 @@ def _commit(
             "n_risk_events": len(risk),
             "n_alerts": len(alerts),
             "gap_intervals": commit.gap_intervals,
+            "pending_alerts": int(pending[0]) if pending else 0,
             "cash": equity.cash,
             "equity": equity.equity,
             **commit.extra,

@@ -153,9 +153,10 @@ def deliver(
 ) -> DeliveryReport:
     """Send up to `limit` pending alerts in order, marking each right after its send.
     Stops at the first failure. Never raises for Slack trouble; database errors propagate."""
-    sent = printed = failed = 0
+    sent = printed = failed = rejected = 0
     error = None
-    for alert in outbox.pending(account_id, limit):
+    batch = outbox.pending(account_id, limit)
+    for alert in batch:
         result = _send(sender, alert)
         if result.ok:
             status = AlertStatus.PRINTED if result.printed else AlertStatus.SENT
@@ -173,13 +174,19 @@ def deliver(
                 alert.account_id, alert.alert_id, AlertStatus.FAILED, error=result.error, now=now
             )
             log.warning("alert %s rejected by Slack: %s", alert.alert_id, result.error)
+            rejected += 1
             continue
         _keep_pending(outbox, alert, result, now)
         log.warning("alert delivery paused at %s: %s", alert.alert_id, result.error)
         break
+    # a full batch may have more behind it; otherwise what is left is known without a query
+    left = (
+        outbox.count_pending(account_id)
+        if len(batch) >= limit
+        else len(batch) - sent - printed - rejected
+    )
     return DeliveryReport(
-        sent=sent, printed=printed, failed=failed,
-        pending=outbox.count_pending(account_id), error=error,
+        sent=sent, printed=printed, failed=failed, pending=left, error=error
     )  # fmt: skip
 
 

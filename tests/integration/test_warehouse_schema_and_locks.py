@@ -48,7 +48,7 @@ def test_a_v1_file_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None
         trips = conn.execute("SELECT quantity, pnl FROM round_trips").fetchall()
     commit = commit_interval(db, make_commit(n=1))
 
-    assert version == 2
+    assert version == schema.LATEST_VERSION
     assert trips == [(1.0, 2.0)]
     with connect(db, read_only=True) as conn:
         assert conn.execute("SELECT commit_ms >= 0 FROM intervals").fetchall() == [(True,)]
