@@ -64,7 +64,7 @@ def costly(fill_model: FillModel, cash: float = 100_000.0) -> BacktestConfig:
             commission=PercentCommission(COMM_RATE),
             tick_size=TICK,
             max_volume_share=None,
-        ),  # fmt: skip
+        ),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -101,6 +103,6 @@ def test_walk_forward_test_windows_never_overlap_training_or_each_other(n_bars, 
         assert w.train_stop - w.train_start == train and w.test_stop - w.test_start == test
         assert w.train_stop <= w.test_start  # test after its own training, disjoint
         assert w.test_stop <= n_bars
-    for a, b in zip(ws, ws[1:], strict=False):
+    for a, b in itertools.pairwise(ws):
         assert b.test_start == a.test_stop  # step = test: tests tile without overlap
     assert n_bars - ws[-1].test_stop < test  # no whole test window left out
