@@ -45,8 +45,19 @@ def _print_frame(frame: Any, as_json: bool, as_csv: bool = False, title: str = "
     for column in frame.columns:
         table.add_column(str(column))
     for row in frame.itertuples(index=False):
-        table.add_row(*("" if _missing(v) else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    """Tables show money-like floats to the cent-and-a-bit (six significant decimals at
+    most), so float noise such as -384.9999999999958 reads as -385.0; JSON and CSV keep
+    the stored values."""
+    if _missing(value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.6f}".rstrip("0").rstrip(".") if value == value else ""
+    return str(value)
 
 
 def _missing(value: Any) -> bool:
@@ -67,6 +78,16 @@ def _read(settings: Settings, sql: str, params: list[Any]) -> Any:
                 f"{settings.warehouse.path} is not a papertrade warehouse: "
                 f"{str(exc).splitlines()[0]}"
             ) from None
+
+
+def _account(settings: Settings, account_id: str | None) -> str:
+    """The account to show; one the warehouse has never seen is bad input, not an empty
+    table (a typo in --account-id would otherwise look like a flat account)."""
+    account = account_id or settings.account.id
+    known = _read(settings, "SELECT 1 FROM accounts WHERE account_id = ?", [account])
+    if known.empty:
+        raise UserError(f"unknown account in {settings.warehouse.path}: {account}")
+    return account
 
 
 @app.command("sql")
@@ -105,7 +126,7 @@ def positions_command(
 ) -> None:
     """Open positions of the account's latest snapshot."""
     settings = settings_from(config, db)
-    account = account_id or settings.account.id
+    account = _account(settings, account_id)
     frame = _read(
         settings,
         "SELECT symbol, quantity, avg_cost, market_price, market_value, unrealized_pnl, "
@@ -127,7 +148,7 @@ def orders_command(
 ) -> None:
     """The account's most recent orders, newest first."""
     settings = settings_from(config, db)
-    account = account_id or settings.account.id
+    account = _account(settings, account_id)
     source = "open_orders" if open_only else "orders"
     frame = _read(
         settings,
@@ -151,7 +172,7 @@ def fills_command(
 ) -> None:
     """The account's most recent fills, newest first."""
     settings = settings_from(config, db)
-    account = account_id or settings.account.id
+    account = _account(settings, account_id)
     frame = _read(
         settings,
         "SELECT fill_id, order_id, ts, symbol, side, quantity, price, commission FROM fills "
