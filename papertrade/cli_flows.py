@@ -121,11 +121,13 @@ def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
 @user_errors
 def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Trade a simulated session through the real flows, then end of day; print a summary."""
-    for key, value in DEMO_ENV.items():
-        os.environ.setdefault(key, value)
     path = db or DEMO_DB
     if db is not None and db.exists():
         raise UserError(f"the demo needs a new warehouse file; {db} exists")
+    # the flows read their settings themselves, so the demo's choices travel as the same
+    # environment overrides a user would set (and a user's own overrides win)
+    for key, value in DEMO_ENV.items():
+        os.environ.setdefault(key, value)
     settings = settings_from(config, path)
     _check_strategy(settings)
     for leftover in path.parent.glob(path.name + "*"):

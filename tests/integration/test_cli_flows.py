@@ -1,0 +1,91 @@
+"""Bad input to the flow commands: one line, exit 2, nothing written, and no Prefect start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from papertrade.cli import app
+
+runner = CliRunner()
+
+
+def _invoke(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["interval", "--as-of", "yesterday"], "--as-of is not an ISO 8601 timestamp"),
+        (["interval", "--as-of", "2026-13-40T10:00"], "--as-of is not an ISO 8601 timestamp"),
+        (["eod", "--date", "2026-02-30"], "--date is not a YYYY-MM-DD date"),
+        (["eod"], "no warehouse at"),
+    ],
+)
+def test_bad_dates_and_missing_warehouse(tmp_path: Path, args: list[str], message: str) -> None:
+    db = tmp_path / "pt.duckdb"
+
+    result = _invoke(*args, "--db", str(db))
+
+    assert result.exit_code == 2
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not db.exists()
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = _invoke("interval", "--config", str(tmp_path / "nope.toml"))
+
+    assert result.exit_code == 2
+    assert "config file not found" in result.output
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[strategy]\nname = "no_such_strategy"\n', "no_such_strategy"),
+        ('[strategy]\nname = "sma_crossover"\nparams = { fast = 50, slow = 5 }\n', "fast"),
+        ('[strategy]\nname = "sma_crossover"\nparams = { speed = 3 }\n', "speed"),
+        ("[risk]\nmax_order_notional = -1\n", "risk.max_order_notional"),
+    ],
+)
+def test_bad_strategy_or_config_fails_before_anything_runs(
+    tmp_path: Path, toml: str, message: str
+) -> None:
+    cfg = tmp_path / "papertrade.toml"
+    cfg.write_text(toml)
+    db = tmp_path / "pt.duckdb"
+
+    result = _invoke("interval", "--config", str(cfg), "--db", str(db))
+
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not db.exists()
+
+
+def test_unknown_account(tmp_path: Path) -> None:
+    from warehouse.commit import commit_interval
+    from warehouse.testing import make_commit
+
+    db = tmp_path / "pt.duckdb"
+    commit_interval(db, make_commit(n=1))
+    before = db.read_bytes()
+
+    result = _invoke("positions", "--db", str(db), "--account-id", "nobody")
+
+    assert result.exit_code == 2
+    assert "unknown account" in result.output
+    assert db.read_bytes() == before
+
+
+def test_demo_refuses_an_existing_file(tmp_path: Path) -> None:
+    db = tmp_path / "mine.duckdb"
+    db.write_bytes(b"precious")
+
+    result = _invoke("demo", "--db", str(db))
+
+    assert result.exit_code == 2
+    assert db.read_bytes() == b"precious"
