@@ -83,9 +83,9 @@ def settings_from(config: Path | None, db: Path | None) -> Settings:
 
 
 # The command modules register themselves on `app`; imported last, they find it defined.
-from papertrade import cli_backtest, cli_flows, cli_warehouse  # noqa: E402
+from papertrade import cli_backtest, cli_flows, cli_replay, cli_warehouse  # noqa: E402
 
-__all__ = ["app", "cli_backtest", "cli_flows", "cli_warehouse", "main"]
+__all__ = ["app", "cli_backtest", "cli_flows", "cli_replay", "cli_warehouse", "main"]
 
 
 def main() -> None:

@@ -4,6 +4,12 @@ The interval marker's `state_json` holds cash, realized P&L, id counters, marks 
 orders were open; positions come from that interval's `positions` snapshot, open orders from
 `orders` (their latest state), and the client order id index from every order the account
 ever placed (each order is written in the interval that created it).
+
+With `before`, the state is the one that stood before that instant (the last interval
+committed earlier): what a replay of a recorded session starts from. The `orders` table holds
+each order's latest state, so an open order that changed after that interval is rolled back
+from its fills: filled quantity, average price and commission are re-accumulated in the
+broker's own order (fill by fill), so they come back bit-equal.
 """
 
 from __future__ import annotations
@@ -23,15 +29,21 @@ from warehouse.commit import TABLE_HELD_FIELDS
 from warehouse.frames import ORDER_COLUMNS
 
 
-def load_broker_state(conn: duckdb.DuckDBPyConnection, account_id: str) -> BrokerState | None:
+def load_broker_state(
+    conn: duckdb.DuckDBPyConnection, account_id: str, *, before: datetime | None = None
+) -> BrokerState | None:
     """The state after `account_id`'s latest interval (by `as_of`), or None if it has none.
+
+    `before` (tz-aware): only intervals with `as_of < before` count, and orders are taken as
+    they stood then (see the module docstring); None for the latest state.
 
     Raises `StateRestoreError` when the tables disagree with the marker (an open order or a
     position it names is missing): restoring half a broker would trade on a wrong book."""
+    bound = "" if before is None else "AND as_of < ? "
     row = conn.execute(
         "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND state_json IS NOT NULL "
-        "ORDER BY as_of DESC LIMIT 1",
-        [account_id],
+        f"{bound}ORDER BY as_of DESC LIMIT 1",
+        [account_id] if before is None else [account_id, before],
     ).fetchone()
     if row is None:
         return None
@@ -40,11 +52,14 @@ def load_broker_state(conn: duckdb.DuckDBPyConnection, account_id: str) -> Broke
 
     positions = _positions(conn, account_id, as_of, saved["position_symbols"])
     open_orders = _orders(conn, account_id, saved["open_order_ids"])
+    if before is not None:
+        open_orders = _as_of(conn, account_id, open_orders, as_of)
+    created = "" if before is None else "AND created_at <= ? "
     client_ids = dict(
         conn.execute(
-            "SELECT client_order_id, order_id FROM orders WHERE account_id = ? "
+            f"SELECT client_order_id, order_id FROM orders WHERE account_id = ? {created}"
             "ORDER BY created_at, order_id",
-            [account_id],
+            [account_id] if before is None else [account_id, as_of],
         ).fetchall()
     )
     known = {f.name for f in dataclasses.fields(BrokerState)} - TABLE_HELD_FIELDS
@@ -87,6 +102,55 @@ def _orders(conn: duckdb.DuckDBPyConnection, account_id: str, ids: list[str]) ->
     if missing:
         raise StateRestoreError(f"{account_id}: open orders missing from the warehouse: {missing}")
     return [by_id[i] for i in ids]
+
+
+def _as_of(
+    conn: duckdb.DuckDBPyConnection, account_id: str, orders: list[Order], ts: datetime
+) -> list[Order]:
+    """`orders` (open at `ts`) as they stood at `ts`: an order the table shows changed later
+    gets its fill-driven fields back from its fills up to `ts`.
+
+    Accumulates exactly as `PaperBroker._book` does, so the floats are the broker's own:
+    filled += q; avg = (filled_before * avg_before + q * p) / filled; commission += c.
+    A stop-limit order triggered before `ts` but first filled later is restored untriggered:
+    the tables keep no trigger time, and a replay then shows the difference instead of
+    hiding it."""
+    later = [o.order_id for o in orders if o.updated_at is not None and o.updated_at > ts]
+    if not later:
+        return orders
+    rows = conn.execute(
+        "SELECT order_id, ts, quantity, price, commission FROM fills "
+        "WHERE account_id = ? AND list_contains(?, order_id) AND ts <= ? ORDER BY ts, fill_id",
+        [account_id, later, ts],
+    ).fetchall()
+    fills: dict[str, list[tuple[Any, ...]]] = {}
+    for r in rows:
+        fills.setdefault(r[0], []).append(r[1:])
+    out = []
+    for o in orders:
+        if o.order_id not in later:
+            out.append(o)
+            continue
+        filled, avg, commission, updated = 0.0, 0.0, 0.0, o.created_at
+        for fill_ts, q, p, c in fills.get(o.order_id, []):
+            done = filled
+            filled = done + q
+            avg = (done * avg + q * p) / filled
+            commission += c
+            updated = _aware(fill_ts)
+        traded = filled > 0.0
+        out.append(
+            dataclasses.replace(
+                o,
+                status=OrderStatus.PARTIALLY_FILLED if traded else OrderStatus.ACCEPTED,
+                filled_quantity=filled,
+                avg_fill_price=avg if traded else None,
+                commission=commission,
+                updated_at=updated,
+                stop_triggered=o.stop_triggered and traded,
+            )
+        )
+    return out
 
 
 def _order(row: dict[str, Any]) -> Order:

@@ -1,0 +1,91 @@
+"""`papertrade replay --account-id ID --date D`: the replay parity audit of one session.
+
+Re-runs the account's recorded intervals of session D through the strategy, RiskGuard and
+broker as configured now, and prints every difference from the recorded orders and fills
+(see `papertrade.backtest.replay`). Exit 0 when the session is reproduced, 1 when it is not
+(a failed audit), 2 for bad input: a bad date, an unknown account, no interval that session.
+The warehouse is opened read-only; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from papertrade.cli import (
+    AccountOpt,
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    app,
+    console,
+    settings_from,
+    user_errors,
+)
+from papertrade.errors import UserError
+
+if TYPE_CHECKING:
+    from papertrade.backtest.replay import Difference
+
+DateOpt = Annotated[
+    str, typer.Option("--date", help="Session date YYYY-MM-DD (exchange calendar).")
+]
+
+
+@app.command("replay")
+@user_errors
+def replay_command(
+    session_date: DateOpt,
+    account_id: AccountOpt = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay a recorded paper session and print how it differs from the record."""
+    from papertrade.backtest.replay import replay_session
+    from warehouse.connection import connect
+
+    day = _parse_date(session_date)
+    settings = settings_from(config, db)
+    if account_id is not None:
+        account = settings.account.model_copy(update={"id": account_id})
+        settings = settings.model_copy(update={"account": account})
+    timeout = settings.warehouse.lock_timeout_seconds
+    with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
+        report = replay_session(conn, settings, day)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    elif report.reproduced:
+        console.print(
+            f"no differences: {report.n_orders} orders, {report.n_fills} fills reproduced "
+            f"({settings.account.id}, session {day}, {len(report.intervals)} intervals)",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        _print_differences(report.differences, settings.account.id, day)
+    if not report.reproduced:
+        raise typer.Exit(1)
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--date: not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _print_differences(differences: Sequence[Difference], account_id: str, day: date) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"replay of {account_id}, session {day}: {len(differences)} differences")
+    for column in ("kind", "key", "field", "recorded", "replayed"):
+        table.add_column(column)
+    for d in differences:
+        row = d.as_dict()
+        table.add_row(*(str(row[c]) for c in ("kind", "key", "field", "recorded", "replayed")))
+    console.print(table)
