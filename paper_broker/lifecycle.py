@@ -26,6 +26,11 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.REJECTED: frozenset(),
 }
 
+# statuses that may take a fill, whole or partial
+FILLABLE: frozenset[OrderStatus] = frozenset(
+    s for s, targets in TRANSITIONS.items() if {_S.FILLED, _S.PARTIALLY_FILLED} <= targets
+)
+
 
 def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
     return target in TRANSITIONS[current]
