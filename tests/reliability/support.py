@@ -23,12 +23,13 @@ TABLES = (
 
 
 def settings_for(config: Path, **updates: Any) -> Settings:
-    """Settings from a test config; `updates` replace whole sections' fields, e.g.
-    `warehouse={"lock_timeout_seconds": 0.2}`."""
+    """Settings from a test config; `updates` replace fields of sections, validated as the
+    config file's would be, e.g. `warehouse={"lock_timeout_seconds": 0.2}`."""
     settings = load_settings(config)
     for section, fields in updates.items():
         current = getattr(settings, section)
-        settings = settings.model_copy(update={section: current.model_copy(update=fields)})
+        checked = type(current).model_validate({**current.model_dump(), **fields})
+        settings = settings.model_copy(update={section: checked})
     return settings
 
 
