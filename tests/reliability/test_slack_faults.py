@@ -1,0 +1,82 @@
+"""Slack down, slow, refusing the token or rate limiting: every interval still commits, the
+alerts wait in the outbox, and once Slack answers again each one is posted exactly once, in
+the order it was raised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paper_broker.market_data.factory import make_provider
+from papertrade.alerts.sender import build_sender
+from papertrade.interval import run_interval
+from papertrade.settings import Settings
+from tests.fakes.slack import FakeSlack, Reply
+from tests.reliability.support import closed_port_url, ledger_violations, read, settings_for
+from tests.support.accounts import SESSION_OPEN, write_config
+
+TOKEN = "xoxb-slack-fault-token"
+POST = "/api/chat.postMessage"
+FAULTY = [SESSION_OPEN + timedelta(minutes=i) for i in range(4)]
+HEALTHY = [SESSION_OPEN + timedelta(minutes=i) for i in range(4, 6)]
+FAULTS = {
+    "slow": Reply(delay=1.0),  # past the 0.3 s client timeout
+    "invalid_auth": Reply(body={"ok": False, "error": "invalid_auth"}),
+    "rate_limited": Reply(
+        429, body={"ok": False, "error": "ratelimited"}, headers={"Retry-After": "1"}
+    ),
+}
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[FakeSlack, FakeSlack]]:
+    faulty, healthy = FakeSlack().start(), FakeSlack().start()
+    yield faulty, healthy
+    faulty.stop()
+    healthy.stop()
+
+
+def _settings(cfg: Path, base_url: str) -> Settings:
+    return settings_for(
+        cfg, slack={"base_url": base_url + "/api/", "max_retries": 0, "timeout_seconds": 0.3}
+    )
+
+
+def _run(settings: Settings, when: Any) -> dict[str, Any]:
+    sender = build_sender(settings.slack, env={"SLACK_BOT_TOKEN": TOKEN}, retry_backoff_seconds=0)
+    provider = make_provider(settings.market_data, settings.universe.symbols)
+    return run_interval(settings, when, provider, sender=sender)
+
+
+@pytest.mark.parametrize("fault", ["down", *FAULTS])
+def test_trading_goes_on_and_the_outbox_delivers_once_in_order_when_slack_returns(
+    tmp_path: Path, servers: tuple[FakeSlack, FakeSlack], fault: str
+) -> None:
+    faulty, healthy = servers
+    cfg = write_config(tmp_path)
+    if fault == "down":
+        broken = _settings(cfg, closed_port_url())
+    else:
+        faulty.script(POST, *[FAULTS[fault]] * 20)
+        broken = _settings(cfg, faulty.base)
+    fixed = _settings(cfg, healthy.base)
+    db = fixed.warehouse.path
+
+    during = [_run(broken, when) for when in FAULTY]
+    waiting = read(db, "SELECT count(*) FROM alerts WHERE status = 'pending'")[0][0]
+    after = [_run(fixed, when) for when in HEALTHY]
+
+    assert [s["status"] for s in during + after] == ["committed"] * 6
+    assert waiting > 0, "alerts raised while Slack was away wait in the outbox"
+    alerts = read(db, "SELECT text, status, attempts FROM alerts ORDER BY created_at, alert_id")
+    posted = [c.params.get("text") for c in healthy.calls(POST)]
+    assert posted == [text for text, _, _ in alerts], "each alert once, in order"
+    assert {status for _, status, _ in alerts} == {"sent"}
+    assert alerts[0][2] > 1, "the oldest alert was tried while Slack was away"
+    tried = {c.params.get("text") for c in faulty.calls(POST)}
+    assert tried <= {alerts[0][0]}, "a failure stops the queue: nothing overtakes the oldest"
+    assert ledger_violations(db, "paper", fixed.account.initial_cash) == []
