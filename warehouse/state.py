@@ -111,7 +111,8 @@ def _as_of(
     gets its fill-driven fields back from its fills up to `ts`.
 
     Accumulates exactly as `PaperBroker._book` does, so the floats are the broker's own:
-    filled += q; avg = (filled_before * avg_before + q * p) / filled; commission += c.
+    filled += q; avg = (filled_before * avg_before + q * p) / filled. The running commission
+    stays 0.0, as for every order read back here: the table has no column for it.
     A stop-limit order triggered before `ts` but first filled later is restored untriggered:
     the tables keep no trigger time, and a replay then shows the difference instead of
     hiding it."""
@@ -119,7 +120,7 @@ def _as_of(
     if not later:
         return orders
     rows = conn.execute(
-        "SELECT order_id, ts, quantity, price, commission FROM fills "
+        "SELECT order_id, ts, quantity, price FROM fills "
         "WHERE account_id = ? AND list_contains(?, order_id) AND ts <= ? ORDER BY ts, fill_id",
         [account_id, later, ts],
     ).fetchall()
@@ -131,12 +132,11 @@ def _as_of(
         if o.order_id not in later:
             out.append(o)
             continue
-        filled, avg, commission, updated = 0.0, 0.0, 0.0, o.created_at
-        for fill_ts, q, p, c in fills.get(o.order_id, []):
+        filled, avg, updated = 0.0, 0.0, o.created_at
+        for fill_ts, q, p in fills.get(o.order_id, []):
             done = filled
             filled = done + q
             avg = (done * avg + q * p) / filled
-            commission += c
             updated = _aware(fill_ts)
         traded = filled > 0.0
         out.append(
@@ -145,7 +145,6 @@ def _as_of(
                 status=OrderStatus.PARTIALLY_FILLED if traded else OrderStatus.ACCEPTED,
                 filled_quantity=filled,
                 avg_fill_price=avg if traded else None,
-                commission=commission,
                 updated_at=updated,
                 stop_triggered=o.stop_triggered and traded,
             )
