@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -272,9 +273,10 @@ class PaperBroker:
         seq0 = self._order_seq
         self._order_seq = seq0 + n
         seqs = range(seq0 + 1, seq0 + n + 1)
-        prefix = f"{aid}-O"
-        oids = [f"{prefix}{s:08d}" for s in seqs]
-        if len(given) < n:
+        oids = _ids(f"{aid}-O", seq0 + 1, n)
+        if not given:
+            cids = _ids(f"{aid}-auto-", seq0 + 1, n)
+        elif len(given) < n:
             auto = f"{aid}-auto-"
             cids = [f"{auto}{s:08d}" if c is None else c for c, s in zip(cids, seqs, strict=True)]
         accepted_ = _S.ACCEPTED  # NEW -> ACCEPTED, a move the transition table allows
@@ -500,7 +502,10 @@ class PaperBroker:
         ts = quotes["quote_ts"]
         if not isinstance(ts.dtype, pd.DatetimeTZDtype):
             ts = pd.to_datetime(ts, utc=True)
-        ts_ns = ts.dt.as_unit("ns").array.asi8
+        stamps = ts.array
+        if stamps.unit != "ns":
+            stamps = stamps.as_unit("ns")
+        ts_ns = stamps.asi8
         oldest = int(pd.Timestamp(now).as_unit("ns").value) - int(
             self.config.staleness_seconds * _NS
         )
@@ -757,22 +762,18 @@ class PaperBroker:
         hit = orders if sel.shape[0] == len(orders) else [orders[j] for j in sel.tolist()]
         aid = self.account_id
         seq = self._fill_seq
-        fid = f"{aid}-F"
-        fills: list[Fill] = []
-        append = fills.append
         done_orders: list[Order] = []
         finish = done_orders.append
         fillable = FILLABLE
         filled_, partial = _S.FILLED, _S.PARTIALLY_FILLED
-        for o, qj, pj, cj, fq, av, whole in zip(
-            hit, q.tolist(), p.tolist(), comm.tolist(), cum_q.tolist(), new_avg.tolist(),
-            full.tolist(), strict=True,
-        ):  # fmt: skip
+        comm_list = comm.tolist()
+        for o, cj, fq, av, whole in zip(
+            hit, comm_list, cum_q.tolist(), new_avg.tolist(), full.tolist(), strict=True
+        ):
             # the transition table, inlined: only open orders take fills
             if o.status not in fillable:
                 target = filled_ if whole else partial
                 raise IllegalTransition(o.order_id, o.status.value, target.value)
-            seq += 1
             if whole:
                 o.filled_quantity = o.quantity
                 o.status = filled_
@@ -783,10 +784,17 @@ class PaperBroker:
             o.avg_fill_price = av
             o.commission += cj
             o.updated_at = now
-            append(_new_fill(aid, f"{fid}{seq:08d}", o.order_id, now, o.symbol, o.side, qj, pj, cj))
-        self._fill_seq = seq
+        n = len(hit)
+        oids = [o.order_id for o in hit]
+        fills = list(
+            map(
+                _new_fill, repeat(aid, n), _ids(f"{aid}-F", seq + 1, n), oids, repeat(now, n),
+                [o.symbol for o in hit], [o.side for o in hit], q.tolist(), p.tolist(), comm_list,
+            )
+        )  # fmt: skip
+        self._fill_seq = seq + n
         self._new_fills.extend(fills)
-        self._changed.update([(o.order_id, o) for o in hit])
+        self._changed.update(zip(oids, hit, strict=True))
         open_ = self._open
         closed = self._closed
         if len(done_orders) == len(open_):
@@ -1002,6 +1010,12 @@ class _IntentBatch:
 
 
 _SIGN = {Side.BUY: 1.0, Side.SELL: -1.0}
+
+
+def _ids(prefix: str, first: int, n: int) -> list[str]:
+    """prefix + an 8-digit sequence number, for first, first + 1, ... (n of them)."""
+    fmt = prefix.replace("%", "%%") + "%08d"
+    return [fmt % s for s in range(first, first + n)]
 
 
 def _flags(values: list[TimeInForce], member: TimeInForce) -> BoolArray:

@@ -40,6 +40,9 @@ class Ledger:
         self.cost = np.zeros(cap)
         self.realized = np.zeros(cap)
         self.marks = np.full(cap, np.nan)
+        # indices() remembers its last question; indices never change once given
+        self._last_names: list[str] = []
+        self._last_indices: IntArray = np.zeros(0, dtype=np.int64)
         for s in symbols:
             self.index_of(s)
 
@@ -58,11 +61,23 @@ class Ledger:
         return i
 
     def indices(self, symbols: Iterable[str]) -> IntArray:
+        """The index of each symbol (registering new ones), as a read-only array.
+
+        The last answer is kept: a broker is asked for the same universe, in the same order,
+        every interval, and comparing the lists is cheaper than looking each symbol up."""
+        names = symbols if isinstance(symbols, list) else list(symbols)
+        if names == self._last_names:
+            return self._last_indices
         get = self.index.get
-        out = [get(s) for s in symbols]
+        out = [get(s) for s in names]
         if None in out:
-            out = [self.index_of(s) for s in symbols]
-        return np.array(out, dtype=np.int64)
+            out = [self.index_of(s) for s in names]
+        arr = np.array(out, dtype=np.int64)
+        arr.flags.writeable = False
+        # a copy of the names: the caller may reuse its list for other symbols
+        self._last_names = list(names)
+        self._last_indices = arr
+        return arr
 
     def _grow(self, cap: int) -> None:
         def grown(a: FloatArray, fill: float) -> FloatArray:
