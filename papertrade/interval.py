@@ -404,24 +404,41 @@ def _load(
 
 def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:
     """Closes before `as_of` as a wide frame (rows UTC times, columns symbols): the warm-up
-    bars the account recorded, then the mids of its valid quotes, the last `n_bars` times."""
+    bars the account recorded, then the mids of its valid quotes, the last `n_bars` times.
+
+    The small tables (intervals, warm-up bars) give the time window first, so the quotes
+    table is read only inside it: its rows arrive in time order, and DuckDB skips the row
+    groups outside the window, however long the account has been trading."""
+    bounds = {"account": account_id, "as_of": as_of, "n": n_bars}
+    lo = conn.execute(
+        """
+        SELECT min(ts) FROM (
+            SELECT ts FROM (
+                SELECT as_of AS ts FROM intervals WHERE account_id = $account AND as_of < $as_of
+                UNION
+                SELECT DISTINCT timestamp FROM bars
+                WHERE account_id = $account AND timestamp < $as_of
+            ) ORDER BY ts DESC LIMIT $n
+        )
+        """,
+        bounds,
+    ).fetchone()[0]
+    if lo is None:
+        return pd.DataFrame(dtype="float64")
     frame = conn.execute(
         """
-        WITH h AS (
-            SELECT timestamp AS ts, symbol, close AS price FROM bars
-            WHERE account_id = $account AND timestamp < $as_of
-            UNION ALL
-            SELECT as_of AS ts, symbol, (bid + ask) / 2 AS price FROM quotes
-            WHERE account_id = $account AND as_of < $as_of AND valid
-        ),
-        times AS (SELECT DISTINCT ts FROM h ORDER BY ts DESC LIMIT $n)
-        SELECT h.ts, h.symbol, h.price FROM h JOIN times USING (ts) ORDER BY h.ts, h.symbol
+        SELECT timestamp AS ts, symbol, close AS price FROM bars
+        WHERE account_id = $account AND timestamp >= $lo AND timestamp < $as_of
+        UNION ALL
+        SELECT as_of AS ts, symbol, (bid + ask) / 2 AS price FROM quotes
+        WHERE account_id = $account AND as_of >= $lo AND as_of < $as_of AND valid
         """,
-        {"account": account_id, "as_of": as_of, "n": n_bars},
+        {"account": account_id, "as_of": as_of, "lo": lo},
     ).df()
     if frame.empty:
         return pd.DataFrame(dtype="float64")
-    wide = frame.pivot_table(index="ts", columns="symbol", values="price", aggfunc="last")
+    frame = frame.drop_duplicates(["ts", "symbol"], keep="last")
+    wide = frame.pivot(index="ts", columns="symbol", values="price").sort_index()
     wide.index = pd.DatetimeIndex(wide.index).tz_convert("UTC")
     wide.columns.name = None
     return wide
