@@ -84,7 +84,7 @@ def _print_differences(differences: Sequence[Difference], account_id: str, day: 
 
     table = Table(title=f"replay of {account_id}, session {day}: {len(differences)} differences")
     for column in ("kind", "key", "field", "recorded", "replayed"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for d in differences:
         row = d.as_dict()
         table.add_row(*(str(row[c]) for c in ("kind", "key", "field", "recorded", "replayed")))

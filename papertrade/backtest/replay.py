@@ -41,6 +41,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from paper_broker.broker import PaperBroker
@@ -158,7 +159,8 @@ class RecordedMarket:
         if frame is None:
             return pd.DataFrame(columns=self._columns)
         rank = {s: i for i, s in enumerate(dict.fromkeys(symbols))}
-        order = sorted(range(len(frame)), key=lambda i: _rank(rank, frame["symbol"].iat[i]))
+        asked = frame["symbol"].map(rank).fillna(len(rank)).to_numpy()
+        order = np.lexsort((frame["symbol"].to_numpy(dtype=object), asked))
         return frame.iloc[order].reset_index(drop=True)
 
     def bars(
@@ -304,12 +306,12 @@ def compare_with_record(
         for f in replayed.fills
     )
     for key in sorted(set(rec_fills) | set(rep_fills)):
-        rec, rep = rec_fills.get(key), rep_fills.get(key)
-        if rec is None or rep is None:
-            have = ("present", "absent") if rep is None else ("absent", "present")
+        rec_fill, rep_fill = rec_fills.get(key), rep_fills.get(key)
+        if rec_fill is None or rep_fill is None:
+            have = ("present", "absent") if rep_fill is None else ("absent", "present")
             differences.append(Difference("fill", key, "presence", *have))
             continue
-        differences.extend(_field_diffs("fill", key, FILL_FIELDS, rec, rep))
+        differences.extend(_field_diffs("fill", key, FILL_FIELDS, rec_fill, rep_fill))
     return in_session, len(rec_fills), differences
 
 
@@ -453,7 +455,3 @@ def _plain(v: Any) -> Any:
     if isinstance(v, datetime):
         return v.isoformat()
     return v
-
-
-def _rank(rank: Mapping[str, int], symbol: str) -> tuple[int, str]:
-    return (rank.get(symbol, len(rank)), symbol)
