@@ -236,8 +236,8 @@ class PaperBroker:
         might be rejected, repeats a client id or shares a symbol with another open order."""
         n = len(intents)
         by_client = self._by_client
-        cids = [it.client_order_id for it in intents]
-        given = [c for c in cids if c is not None]
+        asked = [it.client_order_id for it in intents]
+        given = [c for c in asked if c is not None]
         if given and (len(set(given)) < len(given) or any(c in by_client for c in given)):
             return None
         if len(set(b.idx_list)) < n:
@@ -272,13 +272,13 @@ class PaperBroker:
         aid = self.account_id
         seq0 = self._order_seq
         self._order_seq = seq0 + n
-        seqs = range(seq0 + 1, seq0 + n + 1)
         oids = _ids(f"{aid}-O", seq0 + 1, n)
+        cids = given
         if not given:
             cids = _ids(f"{aid}-auto-", seq0 + 1, n)
         elif len(given) < n:
-            auto = f"{aid}-auto-"
-            cids = [f"{auto}{s:08d}" if c is None else c for c, s in zip(cids, seqs, strict=True)]
+            auto = _ids(f"{aid}-auto-", seq0 + 1, n)
+            cids = [a if c is None else c for c, a in zip(asked, auto, strict=True)]
         accepted_ = _S.ACCEPTED  # NEW -> ACCEPTED, a move the transition table allows
         orders = [
             Order(
