@@ -15,14 +15,51 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer._click import exceptions as click_errors  # Typer vendors its own Click
+from typer.core import TyperGroup
 
 from paper_broker.market_data.errors import ProviderAuthError, ReplayDataError
 from papertrade.errors import PapertradeError, UserError
 from papertrade.settings import Settings, load_settings
 from strategies.errors import StrategyError
 
+
+class OneLineUsageErrors(TyperGroup):
+    """Usage errors (an unknown command or option, a missing argument, a value Click cannot
+    convert) as one line on stderr and exit 2, like every other bad input; Click's own
+    rendering is a usage block plus a boxed message. A bare `papertrade` still shows help."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode or not argv:
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            outcome = super().main(argv, prog_name, complete_var, False, **extra)
+        except click_errors.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "papertrade"
+            message = " ".join(exc.format_message().split())
+            typer.echo(f"error: {where}: {message}", err=True)
+            sys.exit(exc.exit_code)
+        except click_errors.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click_errors.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        # without standalone mode Click returns the exit code of a `typer.Exit`
+        sys.exit(outcome if isinstance(outcome, int) else 0)
+
+
 app = typer.Typer(
     name="papertrade",
+    cls=OneLineUsageErrors,
     help="Paper trading on a schedule: a simulated broker, Prefect flows, a DuckDB warehouse.",
     no_args_is_help=True,
     add_completion=False,
