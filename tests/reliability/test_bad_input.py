@@ -1,0 +1,301 @@
+"""Bad input everywhere a user types: one line naming the problem, exit 2, nothing written.
+
+Commands run through Typer's `CliRunner` in a scratch directory; "nothing written" means
+every file of that directory is byte-identical before and after (the warehouse file is not
+created when it did not exist). A hypothesis fuzz over config values and argument lists
+checks the same contract broadly: exit 0/1/2 only, never a traceback, one line on exit 2.
+Commands that would start Prefect are only fuzzed on paths that fail validation first."""
+
+from __future__ import annotations
+
+import string
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from paper_broker.market_data.simulated import SimulatedMarket
+from papertrade.cli import app
+from papertrade.interval import run_interval
+from papertrade.settings import Settings as AppSettings
+from tests.reliability.support import file_digest, settings_for
+from tests.support.accounts import SESSION_OPEN, write_config
+
+runner = CliRunner()
+
+
+def snapshot(root: Path) -> dict[str, str | None]:
+    return {
+        str(p.relative_to(root)): file_digest(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def invoke(args: list[str]) -> Any:
+    return runner.invoke(app, args, catch_exceptions=True)
+
+
+def assert_bad_input(result: Any, *names: str) -> None:
+    """Exit 2 with one line on stderr naming each of `names`, and no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def traded(workdir: Path) -> Path:
+    """A config whose warehouse holds one committed interval."""
+    cfg = write_config(workdir)
+    settings = settings_for(cfg)
+    run_interval(settings, SESSION_OPEN, SimulatedMarket(seed=42), sender=_Silent())
+    return cfg
+
+
+class _Silent:
+    def send(self, alert: Any) -> Any:
+        from papertrade.alerts.sender import SendResult
+
+        return SendResult(ok=True, printed=True)
+
+
+BAD_CONFIGS = [
+    pytest.param("[account]\ninitial_cash = 'lots'\n", ["account.initial_cash"], id="wrong-type"),
+    pytest.param("[risk]\nmax_order_notional = -5\n", ["risk.max_order_notional"], id="range"),
+    pytest.param("[broker]\nslippage_model = 'magic'\n", ["broker.slippage_model"], id="enum"),
+    pytest.param("[account]\ncolour = 'red'\n", ["account.colour"], id="unknown-key"),
+    pytest.param("[universe]\nsymbols = []\n", ["universe.symbols"], id="empty-universe"),
+    pytest.param("[warehouse]\nlock_timeout_seconds = 'soon'\n", ["lock_timeout"], id="timeout"),
+    pytest.param("[account\nid = 1\n", ["cannot read config"], id="malformed-toml"),
+    pytest.param("[strategy]\nname = 'moonshot'\n", ["moonshot"], id="unknown-strategy"),
+    pytest.param(
+        "[strategy]\nname = 'sma_crossover'\nparams = { bogus = 1 }\n", ["bogus"], id="param"
+    ),
+    pytest.param(
+        "[strategy]\nname = 'sma_crossover'\nparams = { fast = 'x' }\n", ["fast"], id="param-type"
+    ),
+]
+
+
+@pytest.mark.parametrize("command", [["interval"], ["eod"], ["kill-switch", "on", "--reason", "x"]])
+@pytest.mark.parametrize(("toml", "names"), BAD_CONFIGS)
+def test_a_bad_config_is_one_line_exit_2_and_writes_nothing(
+    workdir: Path, command: list[str], toml: str, names: list[str]
+) -> None:
+    if "strategy" in toml and command[0] != "interval":
+        pytest.skip("only the trading commands load the strategy")
+    cfg = workdir / "bad.toml"
+    cfg.write_text(toml)
+    before = snapshot(workdir)
+
+    result = invoke([*command, "--config", str(cfg), "--db", str(workdir / "pt.duckdb")])
+
+    assert_bad_input(result, *names)
+    assert snapshot(workdir) == before
+    assert not (workdir / "pt.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["interval", "--as-of", "yesterday"], ["--as-of", "yesterday"]),
+        (["interval", "--as-of", "2026-02-30T10:00"], ["--as-of"]),
+        (["eod", "--date", "2026-13-01"], ["--date", "2026-13-01"]),
+        (["eod", "--date", "next monday"], ["--date"]),
+        (["kill-switch", "on"], ["--reason"]),
+        (["kill-switch", "on", "--reason", "   "], ["--reason"]),
+        (["sql", "DELETE FROM fills"], []),
+        (["sql", "CREATE TABLE x AS SELECT 1"], []),
+        (["sql", "SELECT 1; DROP TABLE fills"], []),
+        (["sql", "COPY fills TO 'out.csv'"], []),
+        (["positions", "--account-id", "nobody"], ["nobody"]),
+    ],
+)
+def test_bad_arguments_against_a_live_warehouse_change_nothing(
+    workdir: Path, traded: Path, args: list[str], names: list[str]
+) -> None:
+    before = snapshot(workdir)
+
+    result = invoke([*args, "--config", str(traded)])
+
+    assert_bad_input(result, *names)
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["interval", "--as-of", "soon"], ["--as-of"]),
+        (["eod"], ["no warehouse"]),
+        (["kill-switch", "on"], ["--reason"]),
+        (["sql", "SELECT 1"], ["not found"]),
+        (["fills"], ["not found"]),
+    ],
+)
+def test_bad_input_without_a_warehouse_does_not_create_one(
+    workdir: Path, args: list[str], names: list[str]
+) -> None:
+    cfg = write_config(workdir)
+    before = snapshot(workdir)
+
+    result = invoke([*args, "--config", str(cfg)])
+
+    assert_bad_input(result, *names)
+    assert snapshot(workdir) == before
+    assert not (workdir / "pt.duckdb").exists()
+
+
+def test_a_missing_or_malformed_bars_file_is_bad_input(workdir: Path) -> None:
+    malformed = workdir / "bars.csv"
+    malformed.write_text("when,what\n1,2\n")
+    nan_prices = workdir / "nan.csv"
+    nan_prices.write_text(
+        "timestamp,symbol,open,high,low,close,volume\n2024-01-02T15:00:00Z,AAPL,1,1,1,,100\n"
+    )
+    garbage = workdir / "bars.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    db = workdir / "bt.duckdb"
+    before = snapshot(workdir)
+
+    results = {
+        name: invoke(
+            ["backtest", "--bars", str(path), "--strategy", "buy_and_hold", "--db", str(db)]
+        )
+        for name, path in (
+            ("missing.csv", workdir / "missing.csv"),
+            ("bars.csv", malformed),
+            ("nan.csv", nan_prices),
+            ("bars.parquet", garbage),
+        )
+    }
+
+    for name, result in results.items():
+        assert_bad_input(result, name)
+    assert snapshot(workdir) == before
+
+
+def test_an_unknown_strategy_or_parameter_on_the_command_line_is_bad_input(workdir: Path) -> None:
+    bars = workdir / "bars.csv"
+    bars.write_text(
+        "timestamp,symbol,open,high,low,close,volume\n"
+        + "".join(
+            f"{(SESSION_OPEN + timedelta(days=d)).isoformat()},AAPL,10,11,9,10.5,100\n"
+            for d in range(5)
+        )
+    )
+    db = workdir / "bt.duckdb"
+    base = ["backtest", "--bars", str(bars), "--db", str(db)]
+    before = snapshot(workdir)
+
+    unknown = invoke([*base, "--strategy", "moonshot"])
+    bad_param = invoke([*base, "--strategy", "sma_crossover", "--param", "bogus=1"])
+    no_equals = invoke([*base, "--strategy", "sma_crossover", "--param", "fast"])
+    bad_cash = invoke([*base, "--strategy", "buy_and_hold", "--cash", "-100"])
+
+    assert_bad_input(unknown, "moonshot")
+    assert_bad_input(bad_param, "bogus")
+    assert_bad_input(no_equals, "fast")
+    assert_bad_input(bad_cash, "cash")
+    assert snapshot(workdir) == before
+
+
+# ----------------------------------------------------------------------------- fuzz
+
+
+def _settings_keys() -> list[tuple[str, str]]:
+    return [
+        (section, key)
+        for section, field in AppSettings.model_fields.items()
+        for key in type(field.default).model_fields
+    ]
+
+
+SAFE_TEXT = st.text(alphabet=string.ascii_letters + string.digits + " -_.:/", max_size=12)
+TOML_VALUES = st.one_of(
+    st.integers(min_value=-(10**12), max_value=10**12).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(
+        lambda f: (
+            "nan"
+            if f != f
+            else ("inf" if f == float("inf") else "-inf" if f == float("-inf") else repr(f))
+        )
+    ),
+    st.booleans().map(lambda b: "true" if b else "false"),
+    SAFE_TEXT.map(lambda s: f'"{s}"'),
+    st.lists(SAFE_TEXT.map(lambda s: f'"{s}"'), max_size=3).map(lambda xs: f"[{', '.join(xs)}]"),
+    st.just("{ a = 1 }"),
+    st.just("[1, 2"),  # malformed
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    key=st.sampled_from(_settings_keys()),
+    value=TOML_VALUES,
+    command=st.sampled_from([["positions"], ["kill-switch", "status"], ["interval", "--as-of", "x"],
+                             ["eod", "--date", "x"], ["sql", "SELECT 1"]]),
+)  # fmt: skip
+def test_fuzzed_config_values_never_crash_the_cli(
+    workdir: Path, key: tuple[str, str], value: str, command: list[str]
+) -> None:
+    section, name = key
+    if section == "warehouse" and name in ("path", "reports_dir"):
+        value = '"pt.duckdb"' if name == "path" else '"reports"'  # never write elsewhere
+    cfg = workdir / "fuzz.toml"
+    cfg.write_text(f"[warehouse]\npath = \"pt.duckdb\"\n[{section}]\n{name} = {value}\n"
+                   if section != "warehouse" else f"[{section}]\n{name} = {value}\n")  # fmt: skip
+    before = snapshot(workdir)
+
+    result = invoke([*command, "--config", str(cfg)])
+
+    assert result.exit_code in (0, 1, 2), result.exception
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert snapshot(workdir) == before
+
+
+WORDS = st.sampled_from([
+    "interval", "eod", "backtest", "positions", "orders", "fills", "account", "sql",
+    "kill-switch", "status", "on", "off", "sweep", "walk-forward", "--as-of", "--date",
+    "--json", "--csv", "--config", "--db", "--reason", "--bars", "--strategy", "--param",
+    "--cash", "--fill-model", "--account-id", "--commission-bps", "--slippage-bps", "-x",
+    "SELECT 1", "DROP TABLE fills", "2026-13-01", "k=v", "nope.csv", "--", "",
+])  # fmt: skip
+TOKENS = st.one_of(WORDS, SAFE_TEXT)
+# A bad value appended last wins over any earlier one: flow commands fail validation before
+# Prefect starts. demo and serve always start it and are left out.
+REFUSED_LAST = {"interval": ["--as-of", "not-a-time"], "eod": ["--date", "not-a-date"]}
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(args=st.lists(TOKENS, min_size=1, max_size=6))
+def test_fuzzed_argument_lists_never_crash_the_cli(workdir: Path, args: list[str]) -> None:
+    cfg = write_config(workdir)
+    scratch = workdir / "scratch"
+    tail = [*REFUSED_LAST.get(args[0], []), "--config", str(cfg), "--db", str(scratch / "s.db")]
+    before = snapshot(workdir)
+
+    result = invoke([*args, *tail])
+
+    assert result.exit_code in (0, 1, 2), (args, result.exception)
+    assert "Traceback" not in result.output
+    if result.exit_code == 2:
+        assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+    after = {k: v for k, v in snapshot(workdir).items() if not k.startswith("scratch")}
+    assert after == before
