@@ -17,13 +17,15 @@ from paper_broker.records import Fill, Order, PositionRecord
 ORDER_COLUMNS = (
     "account_id", "order_id", "client_order_id", "created_at", "symbol", "side", "order_type",
     "time_in_force", "quantity", "limit_price", "stop_price", "status", "filled_quantity",
-    "avg_fill_price", "reject_reason", "updated_at", "strategy", "stop_triggered",
+    "avg_fill_price", "reject_reason", "updated_at", "strategy", "stop_triggered", "commission",
 )  # fmt: skip
 FILL_COLUMNS = (
     "account_id", "fill_id", "order_id", "ts", "symbol", "side", "quantity", "price", "commission",
 )  # fmt: skip
 _ORDER_TIMES = ("created_at", "updated_at")
-_ORDER_FLOATS = ("quantity", "limit_price", "stop_price", "filled_quantity", "avg_fill_price")
+_ORDER_FLOATS = (
+    "quantity", "limit_price", "stop_price", "filled_quantity", "avg_fill_price", "commission",
+)  # fmt: skip
 _FILL_FLOATS = ("quantity", "price", "commission")
 
 

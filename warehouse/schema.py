@@ -265,6 +265,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "orders.commission: the running commission of an order, so a partially filled order"
+        " reloaded from the warehouse does not pay a per-order minimum twice",
+        ("ALTER TABLE orders ADD COLUMN IF NOT EXISTS commission DOUBLE DEFAULT 0",),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

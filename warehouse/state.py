@@ -111,8 +111,7 @@ def _as_of(
     gets its fill-driven fields back from its fills up to `ts`.
 
     Accumulates exactly as `PaperBroker._book` does, so the floats are the broker's own:
-    filled += q; avg = (filled_before * avg_before + q * p) / filled. The running commission
-    stays 0.0, as for every order read back here: the table has no column for it.
+    filled += q; avg = (filled_before * avg_before + q * p) / filled; commission += c.
     A stop-limit order triggered before `ts` but first filled later is restored untriggered:
     the tables keep no trigger time, and a replay then shows the difference instead of
     hiding it."""
@@ -120,7 +119,7 @@ def _as_of(
     if not later:
         return orders
     rows = conn.execute(
-        "SELECT order_id, ts, quantity, price FROM fills "
+        "SELECT order_id, ts, quantity, price, commission FROM fills "
         "WHERE account_id = ? AND list_contains(?, order_id) AND ts <= ? ORDER BY ts, fill_id",
         [account_id, later, ts],
     ).fetchall()
@@ -132,11 +131,12 @@ def _as_of(
         if o.order_id not in later:
             out.append(o)
             continue
-        filled, avg, updated = 0.0, 0.0, o.created_at
-        for fill_ts, q, p in fills.get(o.order_id, []):
+        filled, avg, commission, updated = 0.0, 0.0, 0.0, o.created_at
+        for fill_ts, q, p, c in fills.get(o.order_id, []):
             done = filled
             filled = done + q
             avg = (done * avg + q * p) / filled
+            commission += c
             updated = _aware(fill_ts)
         traded = filled > 0.0
         out.append(
@@ -146,6 +146,7 @@ def _as_of(
                 filled_quantity=filled,
                 avg_fill_price=avg if traded else None,
                 updated_at=updated,
+                commission=commission,
                 stop_triggered=o.stop_triggered and traded,
             )
         )
@@ -172,6 +173,7 @@ def _order(row: dict[str, Any]) -> Order:
         updated_at=_aware(row["updated_at"]) if row["updated_at"] is not None else None,
         stop_triggered=bool(row["stop_triggered"]),
         strategy=row["strategy"] or "",
+        commission=row["commission"] or 0.0,
     )
 
 

@@ -267,14 +267,9 @@ def replay_intervals(
 
 
 def as_warehouse_restores(state: BrokerState, extra_ids: Mapping[str, str]) -> BrokerState:
-    """`state` as `load_broker_state` would give it back after a commit: open orders lose
-    their running commission (the `orders` table has no column for it) and the client id
+    """`state` as `load_broker_state` would give it back after a commit: the client id
     index also names the orders RiskGuard refused (written as `<cid>-risk`)."""
-    return dataclasses.replace(
-        state,
-        open_orders=[dataclasses.replace(o, commission=0.0) for o in state.open_orders],
-        client_order_ids={**state.client_order_ids, **extra_ids},
-    )
+    return dataclasses.replace(state, client_order_ids={**state.client_order_ids, **extra_ids})
 
 
 def compare_with_record(
