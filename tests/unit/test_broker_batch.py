@@ -11,7 +11,7 @@ from dataclasses import fields
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paper_broker.broker import PaperBroker, _IntentBatch, _new_fill
+from paper_broker.broker import PaperBroker, _build_fills, _IntentBatch
 from paper_broker.commission import PerShareCommission
 from paper_broker.config import BrokerConfig
 from paper_broker.enums import RejectReason, Side
@@ -128,13 +128,17 @@ def test_resting_orders_fill_after_later_batches_join_them() -> None:
     assert broker.open_orders() == []
 
 
-def test_fast_fill_constructor_builds_the_same_record() -> None:
-    values = ("acct", "acct-F00000001", "acct-O00000001", at(0), "A", Side.SELL, 5.0, 9.99, 1.0)
+def test_fast_fill_constructor_builds_the_same_records() -> None:
+    rows = [
+        ("acct", "acct-F00000001", "acct-O00000001", at(0), "A", Side.SELL, 5.0, 9.99, 1.0),
+        ("acct", "acct-F00000002", "acct-O00000007", at(0), "B", Side.BUY, 2.5, 10.01, 0.5),
+    ]
+    _, fids, oids, _, syms, sides, qtys, prices, comms = (list(c) for c in zip(*rows, strict=True))
 
-    built = _new_fill(*values)
+    built = _build_fills(2, "acct", fids, oids, at(0), syms, sides, qtys, prices, comms)
 
-    assert built == Fill(*values)
-    assert [getattr(built, f.name) for f in fields(Fill)] == list(values)
+    assert built == [Fill(*r) for r in rows]
+    assert [tuple(getattr(f, x.name) for x in fields(Fill)) for f in built] == rows
 
 
 def test_restored_broker_sums_symbols_in_the_original_order() -> None:
