@@ -273,12 +273,13 @@ class PaperBroker:
         aid = self.account_id
         seq0 = self._order_seq
         self._order_seq = seq0 + n
-        oids = _ids(f"{aid}-O", seq0 + 1, n)
+        digits = _seq_digits(seq0 + 1, n)
+        oids = _ids(f"{aid}-O", digits)
         cids = given
         if not given:
-            cids = _ids(f"{aid}-auto-", seq0 + 1, n)
+            cids = _ids(f"{aid}-auto-", digits)
         elif len(given) < n:
-            auto = _ids(f"{aid}-auto-", seq0 + 1, n)
+            auto = _ids(f"{aid}-auto-", digits)
             cids = [a if c is None else c for c, a in zip(asked, auto, strict=True)]
         accepted_ = _S.ACCEPTED  # NEW -> ACCEPTED, a move the transition table allows
         orders = [
@@ -788,7 +789,7 @@ class PaperBroker:
         n = len(hit)
         oids = [o.order_id for o in hit]
         fills = _build_fills(
-            n, aid, _ids(f"{aid}-F", seq + 1, n), oids, now, [o.symbol for o in hit],
+            n, aid, _ids(f"{aid}-F", _seq_digits(seq + 1, n)), oids, now, [o.symbol for o in hit],
             [o.side for o in hit], q.tolist(), p.tolist(), comm_list,
         )  # fmt: skip
         self._fill_seq = seq + n
@@ -1011,10 +1012,14 @@ class _IntentBatch:
 _SIGN = {Side.BUY: 1.0, Side.SELL: -1.0}
 
 
-def _ids(prefix: str, first: int, n: int) -> list[str]:
-    """prefix + an 8-digit sequence number, for first, first + 1, ... (n of them)."""
-    fmt = prefix.replace("%", "%%") + "%08d"
-    return [fmt % s for s in range(first, first + n)]
+def _seq_digits(first: int, n: int) -> list[str]:
+    """Sequence numbers first, first + 1, ... (n of them) as 8-digit zero-padded strings:
+    the suffix of order, client and fill ids. One list serves every id kind of a batch."""
+    return [str(s).zfill(8) for s in range(first, first + n)]
+
+
+def _ids(prefix: str, digits: list[str]) -> list[str]:
+    return [prefix + d for d in digits]
 
 
 def _flags(values: list[TimeInForce], member: TimeInForce) -> BoolArray:
