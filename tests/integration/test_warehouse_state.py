@@ -143,7 +143,6 @@ def test_kill_switch_changes_write_state_risk_event_and_alert(tmp_path: Path) ->
     assert alerts == [("kill_switch", "critical")]
 
 
-
 def test_result_upserts_replace_rows_by_key(tmp_path: Path) -> None:
     day = date(2025, 3, 3)
     dq = {"account_id": "paper", "session_date": day, "run_at": T0, "suite": "s"}
