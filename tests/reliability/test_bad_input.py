@@ -88,13 +88,20 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("command", [["interval"], ["eod"], ["kill-switch", "on", "--reason", "x"]])
-@pytest.mark.parametrize(("toml", "names"), BAD_CONFIGS)
+COMMANDS = [["interval"], ["eod"], ["kill-switch", "on", "--reason", "x"]]
+# only the trading commands load the strategy; every command loads the rest of the config
+CONFIG_CASES = [
+    pytest.param(command, *case.values, id=f"{command[0]}-{case.id}")
+    for command in COMMANDS
+    for case in BAD_CONFIGS
+    if command[0] == "interval" or "strategy" not in case.values[0]
+]
+
+
+@pytest.mark.parametrize(("command", "toml", "names"), CONFIG_CASES)
 def test_a_bad_config_is_one_line_exit_2_and_writes_nothing(
     workdir: Path, command: list[str], toml: str, names: list[str]
 ) -> None:
-    if "strategy" in toml and command[0] != "interval":
-        pytest.skip("only the trading commands load the strategy")
     cfg = workdir / "bad.toml"
     cfg.write_text(toml)
     before = snapshot(workdir)
