@@ -482,7 +482,10 @@ def _warmup_bars(
         return None
     if bars is None or bars.empty:
         return None
-    bars = bars[bars["timestamp"] < pd.Timestamp(as_of)]
+    # Only the bars of the calendar's own intervals: the range from the first wanted interval
+    # to `as_of` can span a night or a weekend, and providers answer for every minute of it
+    # (the simulated market around the clock, Polygon with extended hours).
+    bars = bars[bars["timestamp"].isin(pd.DatetimeIndex(times))]
     return bars.reset_index(drop=True)
 
 

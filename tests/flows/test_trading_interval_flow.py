@@ -26,17 +26,17 @@ def _counts(db: Path) -> dict[str, int]:
 def test_intervals_land_in_duckdb_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     db = tmp_path / "pt.duckdb"
-    times = [SESSION_OPEN + timedelta(minutes=i) for i in range(4)]
+    times = [SESSION_OPEN + timedelta(minutes=i) for i in range(6)]
 
     summaries = [trading_interval(as_of=t, config=str(cfg)) for t in times]
     before = _counts(db)
     again = trading_interval(as_of=times[-1], config=str(cfg))
 
-    assert [s["status"] for s in summaries] == ["committed"] * 4
+    assert [s["status"] for s in summaries] == ["committed"] * 6
     assert again["status"] == "already_committed"
     assert again["n_fills"] == summaries[-1]["n_fills"]
     assert _counts(db) == before
-    assert before["intervals"] == 4 and before["equity"] == 4 and before["quotes"] == 4 * 6
+    assert before["intervals"] == 6 and before["equity"] == 6 and before["quotes"] == 6 * 6
     assert before["fills"] > 0, "the fast crossover trades within the first intervals"
     with duckdb.connect(str(db), read_only=True) as conn:
         cash, equity = conn.execute(
