@@ -39,19 +39,39 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from paper_broker.enums import OrderType, RejectReason, Side, TradingState
+from paper_broker.enums import Side, TradingState
 from paper_broker.records import OrderIntent, PortfolioView, Rejection
+from paper_broker.risk import batch as rb
+from paper_broker.risk.batch import (
+    KILL_SWITCH_STRATEGY,
+    ArrayVerdict,
+    FloatArray,
+    IntentArrays,
+    PortfolioArrays,
+)
 from paper_broker.risk.config import RiskConfig
 from paper_broker.risk.events import RiskEvent, risk_event_id
 from paper_broker.risk.kill_switch import escalate
 
-# intents with this strategy name close positions for the kill switch and pass HALTED
-KILL_SWITCH_STRATEGY = "kill_switch"
+__all__ = [
+    "KILL_SWITCH_STRATEGY",
+    "ArrayVerdict",
+    "GuardOutcome",
+    "IntentArrays",
+    "PortfolioArrays",
+    "RiskDecision",
+    "RiskGuard",
+    "flatten_intents",
+]
 
 # quantities closer than this to zero are flat (float64 share arithmetic)
 _QTY_EPS = 1e-9
 
-_LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LIMIT)
+# rules whose detail reads "<reason>: <value> > <limit>"; the others name a fact instead
+_NUMERIC = frozenset(
+    (rb.MAX_QTY, rb.MAX_NOTIONAL, rb.COLLAR, rb.SHORT, rb.OPEN_ORDERS, rb.PER_INTERVAL,
+     rb.POSITION, rb.GROSS, rb.NET, rb.BUYING_POWER)
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +108,7 @@ def flatten_intents(portfolio: PortfolioView) -> list[OrderIntent]:
 
 def _quote_columns(
     quotes: pd.DataFrame | None, symbols: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """bid, ask, last aligned to `symbols` (NaN where missing). Rows flagged `valid=False`
     are dropped; the last row of a duplicated symbol wins."""
     n = len(symbols)
@@ -103,7 +123,7 @@ def _quote_columns(
     rows = np.fromiter((where.get(s, -1) for s in symbols), dtype=np.intp, count=n)
     found = rows >= 0
 
-    def col(name: str) -> np.ndarray:
+    def col(name: str) -> FloatArray:
         out = np.full(n, np.nan)
         if name in frame.columns:
             out[found] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)[rows[found]]
@@ -130,162 +150,212 @@ class RiskGuard:
         now: datetime,
     ) -> RiskDecision:
         """Approve or reject each intent (see the module docstring for the rules and their
-        order). Approved intents keep their order; every rejection has a matching event."""
+        order). Approved intents keep their order; every rejection has a matching event.
+
+        The records are turned into arrays over the batch's own symbols and decided by
+        `check_arrays`, so both entry points give the same answer."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        cfg = self.config
-        n = len(intents)
-        if n == 0:
+        if len(intents) == 0:
             return RiskDecision()
-        symbols = [i.symbol for i in intents]
-        qty = np.fromiter((i.quantity for i in intents), dtype=np.float64, count=n)
-        sign = np.fromiter((i.side.sign for i in intents), dtype=np.float64, count=n)
-        is_limit = np.fromiter((i.order_type in _LIMIT_TYPES for i in intents), bool, count=n)
-        limit_px = np.fromiter(
-            (math.nan if i.limit_price is None else i.limit_price for i in intents), np.float64, n
+        universe = list(dict.fromkeys(i.symbol for i in intents))
+        index = {s: k for k, s in enumerate(universe)}
+        held, marks = portfolio.positions, portfolio.marks
+        account = PortfolioArrays(
+            positions=np.array([held.get(s, 0.0) for s in universe], dtype=np.float64),
+            marks=np.array([marks.get(s, math.nan) for s in universe], dtype=np.float64),
+            equity=portfolio.equity,
+            buying_power=portfolio.buying_power,
+            gross_exposure=portfolio.gross_exposure,
+            net_exposure=portfolio.net_exposure,
+            open_order_count=portfolio.open_order_count,
         )
-        stop_px = np.fromiter(
-            (math.nan if i.stop_price is None else i.stop_price for i in intents), np.float64, n
-        )
-        bid, ask, last = _quote_columns(quotes, symbols)
-        two_sided = (bid > 0) & (ask > 0)
-        mid = np.where(two_sided, (bid + ask) / 2.0, last)
-        has_quote = np.isfinite(mid) & (mid > 0)
-        side_px = np.where(sign > 0, ask, bid)
-        market_px = np.where(np.isfinite(side_px) & (side_px > 0), side_px, mid)
-        price = np.where(is_limit & np.isfinite(limit_px), limit_px, market_px)
-        notional = qty * price
+        bid, ask, last = _quote_columns(quotes, universe)
+        verdict = self.check_arrays(
+            IntentArrays.of(intents, index), bid, ask, last, account, state,
+            orders_this_interval, universe=universe,
+        )  # fmt: skip
+        return self.decision(verdict, intents, state, now=now)
 
-        # first failing rule per intent; earlier rules win (filled in priority order)
-        reason: list[RejectReason | None] = [None] * n
-        rule = [""] * n
+    def check_arrays(
+        self,
+        batch: IntentArrays,
+        bid: FloatArray,
+        ask: FloatArray,
+        last: FloatArray,
+        portfolio: PortfolioArrays,
+        state: TradingState,
+        orders_this_interval: int = 0,
+        *,
+        universe: Sequence[str],
+    ) -> ArrayVerdict:
+        """The rules of the module docstring on arrays, for callers that keep their state
+        as arrays; `decision` turns the verdict into rejections and events when wanted.
+
+        `bid`, `ask`, `last` and the portfolio's `positions` and `marks` are aligned to
+        `universe` (symbol names, used for `restricted_symbols`); `batch.symbol` indexes
+        them. NaN marks a missing quote side or mark. The per-intent rules run as array
+        masks; the cumulative rules walk the surviving intents in batch order with plain
+        floats, so the cost is a few microseconds per intent whatever the universe size."""
+        cfg = self.config
+        n = len(batch)
+        code = np.full(n, -1, dtype=np.int8)
         value = np.full(n, np.nan)
         limit = np.full(n, np.nan)
-        detail = [""] * n
+        if n == 0:
+            return ArrayVerdict(code, value, limit)
+        sym, qty, sign = batch.symbol, batch.quantity, batch.sign
+        b, a, lst = bid[sym], ask[sym], last[sym]
+        two_sided = (b > 0) & (a > 0)
+        mid = np.where(two_sided, (b + a) / 2.0, lst)
+        has_quote = np.isfinite(mid) & (mid > 0)
+        side_px = np.where(sign > 0, a, b)
+        price = np.where(np.isfinite(side_px) & (side_px > 0), side_px, mid)
+        if batch.is_limit is not None and batch.limit_price is not None:
+            price = np.where(batch.is_limit & np.isfinite(batch.limit_price),
+                             batch.limit_price, price)  # fmt: skip
+        notional = qty * price
 
-        def mark(mask: np.ndarray, why: RejectReason, name: str, val: np.ndarray | None,
-                 lim: float | np.ndarray | None, text: str | None = None) -> None:  # fmt: skip
-            for k in np.flatnonzero(mask).tolist():
-                if reason[k] is not None:
-                    continue
-                reason[k], rule[k] = why, name
-                if val is not None and lim is not None:
-                    lv = float(np.broadcast_to(lim, (n,))[k])
-                    value[k], limit[k] = val[k], lv
-                    detail[k] = f"{why}: {val[k]:.2f} > {lv:.2f}"
-                else:
-                    detail[k] = f"{why}: {text or symbols[k]}"
+        # first failing rule per intent: each mask only claims intents still undecided
+        def hit(mask: np.ndarray, rule: int, val: np.ndarray | None = None,
+                lim: float = math.nan) -> None:  # fmt: skip
+            take = mask & (code < 0)
+            code[take] = rule
+            if val is not None:
+                value[take] = val[take]
+                limit[take] = lim
 
         if state is TradingState.HALTED:
             # flatten intents are judged in the ordered pass (they must reduce)
-            halted = np.fromiter((i.strategy != KILL_SWITCH_STRATEGY for i in intents), bool, n)
-            mark(halted, RejectReason.TRADING_HALTED, "kill_switch", None, None,
-                 "trading is halted")  # fmt: skip
-        mark(~(np.isfinite(qty) & (qty > 0)), RejectReason.INVALID_QUANTITY, "quantity",
-             None, None, "quantity must be a positive number")  # fmt: skip
+            hit(np.ones(n, bool) if batch.kill_switch is None else ~batch.kill_switch,
+                rb.HALTED)  # fmt: skip
+        hit(~(np.isfinite(qty) & (qty > 0)), rb.QUANTITY)
         if cfg.restricted_symbols:
-            restricted = np.fromiter(
-                (s.upper() in cfg.restricted_symbols for s in symbols), bool, n
-            )
-            mark(restricted, RejectReason.RESTRICTED_SYMBOL, "restricted_symbols", None, None)
-        mark(~has_quote | ~np.isfinite(price) | (price <= 0), RejectReason.NO_VALID_QUOTE,
-             "quote", None, None)  # fmt: skip
-        mark(qty > cfg.max_order_quantity, RejectReason.QUANTITY_EXCEEDS_MAX_PER_ORDER,
-             "max_order_quantity", qty, cfg.max_order_quantity)  # fmt: skip
-        mark(notional > cfg.max_order_notional, RejectReason.NOTIONAL_EXCEEDS_MAX_PER_ORDER,
-             "max_order_notional", notional, cfg.max_order_notional)  # fmt: skip
-        with np.errstate(invalid="ignore", divide="ignore"):
-            limit_dev = np.abs(limit_px - mid) / mid
-            stop_dev = np.abs(stop_px - mid) / mid
-        dev = np.fmax(np.where(is_limit, limit_dev, np.nan), stop_dev) * 100.0
-        collar = np.nan_to_num(dev, nan=0.0) > cfg.price_collar_pct * 100.0
-        mark(collar, RejectReason.PRICE_OUTSIDE_COLLAR, "price_collar_pct", dev,
-             cfg.price_collar_pct * 100.0)  # fmt: skip
+            names = [universe[i] for i in sym.tolist()]
+            hit(np.fromiter((s.upper() in cfg.restricted_symbols for s in names), bool, n),
+                rb.RESTRICTED)  # fmt: skip
+        hit(~has_quote | ~np.isfinite(price) | (price <= 0), rb.NO_QUOTE)
+        hit(qty > cfg.max_order_quantity, rb.MAX_QTY, qty, cfg.max_order_quantity)
+        hit(notional > cfg.max_order_notional, rb.MAX_NOTIONAL, notional,
+            cfg.max_order_notional)  # fmt: skip
+        if batch.limit_price is not None or batch.stop_price is not None:
+            nan = np.full(n, np.nan)
+            limit_px = nan if batch.limit_price is None else batch.limit_price
+            stop_px = nan if batch.stop_price is None else batch.stop_price
+            is_limit = np.zeros(n, bool) if batch.is_limit is None else batch.is_limit
+            with np.errstate(invalid="ignore", divide="ignore"):
+                limit_dev = np.abs(limit_px - mid) / mid
+                stop_dev = np.abs(stop_px - mid) / mid
+            dev = np.fmax(np.where(is_limit, limit_dev, np.nan), stop_dev) * 100.0
+            collar = np.nan_to_num(dev, nan=0.0) > cfg.price_collar_pct * 100.0
+            hit(collar, rb.COLLAR, dev, cfg.price_collar_pct * 100.0)
 
-        # the ordered pass: cumulative rules against the account as the batch changes it
-        positions = dict(portfolio.positions)
-        marks = dict(portfolio.marks)
-        gross0 = gross = portfolio.gross_exposure
-        net = portfolio.net_exposure
+        rows = np.flatnonzero(code < 0).tolist()
+        if rows:
+            self._ordered_pass(rows, batch, price, portfolio, state, orders_this_interval,
+                               code, value, limit)  # fmt: skip
+        return ArrayVerdict(code, value, limit)
+
+    def _ordered_pass(
+        self,
+        rows: list[int],
+        batch: IntentArrays,
+        price: FloatArray,
+        portfolio: PortfolioArrays,
+        state: TradingState,
+        orders_this_interval: int,
+        code: np.ndarray,
+        value: FloatArray,
+        limit: FloatArray,
+    ) -> None:
+        """Rules 8-15 in batch order against the account as the intents approved so far
+        change it; writes the verdict of each row in `rows` into code/value/limit."""
+        cfg = self.config
+        sym_of = batch.symbol.tolist()
+        signed = (batch.sign * batch.quantity).tolist()
+        px_of = price.tolist()
+        start_qty = portfolio.positions[batch.symbol].tolist()
+        start_mark = portfolio.marks[batch.symbol].tolist()
+        # symbol index -> (position, mark) after the approved intents so far
+        moved: dict[int, tuple[float, float]] = {}
+        gross0 = gross = float(portfolio.gross_exposure)
+        net = float(portfolio.net_exposure)
         buying_power = min(
             portfolio.buying_power, portfolio.equity * cfg.margin_multiplier - gross0
         )
-        approved_idx: list[int] = []
-        for k in range(n):
-            if reason[k] is not None:
-                continue
-            sym, px = symbols[k], float(price[k])
-            before = positions.get(sym, 0.0)
-            after = before + sign[k] * qty[k]
-            reduces = abs(after) < abs(before) - _QTY_EPS and before * after >= 0
-            mark_px = marks.get(sym, px)
+        gated = state is TradingState.HALTED or state is TradingState.REDUCING
+        gate = rb.HALTED if state is TradingState.HALTED else rb.REDUCING
+        n_open = portfolio.open_order_count + 1
+        n_interval = orders_this_interval + 1
+        for k in rows:
+            i, px = sym_of[k], px_of[k]
+            before, mark_px = moved.get(i) or (start_qty[k], start_mark[k])
+            if mark_px != mark_px:  # no mark: the exposure is valued at the order's price
+                mark_px = px
+            after = before + signed[k]
             gross_after = gross - abs(before) * mark_px + abs(after) * px
             net_after = net - before * mark_px + after * px
-            one = np.zeros(n, dtype=bool)
-            one[k] = True
-            checks: list[tuple[bool, RejectReason, str, float, float]] = [
-                (state is TradingState.HALTED and not reduces, RejectReason.TRADING_HALTED,
-                 "kill_switch", math.nan, math.nan),
-                (state is TradingState.REDUCING and not reduces, RejectReason.TRADING_REDUCING,
-                 "kill_switch", math.nan, math.nan),
-                (not cfg.allow_short and after < -_QTY_EPS,
-                 RejectReason.SHORT_SELLING_NOT_ALLOWED, "allow_short", after, 0.0),
-                (portfolio.open_order_count + len(approved_idx) + 1 > cfg.max_open_orders,
-                 RejectReason.MAX_OPEN_ORDERS, "max_open_orders",
-                 portfolio.open_order_count + len(approved_idx) + 1, cfg.max_open_orders),
-                (orders_this_interval + len(approved_idx) + 1 > cfg.max_orders_per_interval,
-                 RejectReason.MAX_ORDERS_PER_INTERVAL, "max_orders_per_interval",
-                 orders_this_interval + len(approved_idx) + 1, cfg.max_orders_per_interval),
-                (abs(after) > abs(before) and abs(after) * px > cfg.max_position_notional,
-                 RejectReason.POSITION_NOTIONAL_EXCEEDS_MAX, "max_position_notional",
-                 abs(after) * px, cfg.max_position_notional),
-                (gross_after > gross and gross_after > cfg.max_gross_exposure,
-                 RejectReason.GROSS_EXPOSURE_EXCEEDS_MAX, "max_gross_exposure",
-                 gross_after, cfg.max_gross_exposure),
-                (abs(net_after) > abs(net) and abs(net_after) > cfg.max_net_exposure,
-                 RejectReason.NET_EXPOSURE_EXCEEDS_MAX, "max_net_exposure",
-                 abs(net_after), cfg.max_net_exposure),
-                (gross_after > gross and gross_after - gross0 > buying_power,
-                 RejectReason.INSUFFICIENT_BUYING_POWER, "buying_power",
-                 gross_after - gross0, buying_power),
-            ]  # fmt: skip
-            failed = next((c for c in checks if c[0]), None)
-            if failed is not None:
-                _, why, name, val, lim = failed
-                if math.isnan(val):
-                    text = f"{state} allows only orders that reduce a position"
-                    mark(one, why, name, None, None, text)
-                else:
-                    mark(one, why, name, np.full(n, float(val)), float(lim))
+            why, val, lim = -1, math.nan, math.nan
+            if gated and not (abs(after) < abs(before) - _QTY_EPS and before * after >= 0):
+                why = gate
+            elif not cfg.allow_short and after < -_QTY_EPS:
+                why, val, lim = rb.SHORT, after, 0.0
+            elif n_open > cfg.max_open_orders:
+                why, val, lim = rb.OPEN_ORDERS, n_open, cfg.max_open_orders
+            elif n_interval > cfg.max_orders_per_interval:
+                why, val, lim = rb.PER_INTERVAL, n_interval, cfg.max_orders_per_interval
+            elif abs(after) > abs(before) and abs(after) * px > cfg.max_position_notional:
+                why, val, lim = rb.POSITION, abs(after) * px, cfg.max_position_notional
+            elif gross_after > gross and gross_after > cfg.max_gross_exposure:
+                why, val, lim = rb.GROSS, gross_after, cfg.max_gross_exposure
+            elif abs(net_after) > abs(net) and abs(net_after) > cfg.max_net_exposure:
+                why, val, lim = rb.NET, abs(net_after), cfg.max_net_exposure
+            elif gross_after > gross and gross_after - gross0 > buying_power:
+                why, val, lim = rb.BUYING_POWER, gross_after - gross0, buying_power
+            if why >= 0:
+                code[k], value[k], limit[k] = why, val, lim
                 continue
-            positions[sym] = after
-            marks[sym] = px
+            moved[i] = (after, px)
             gross, net = gross_after, net_after
-            approved_idx.append(k)
+            n_open += 1
+            n_interval += 1
 
-        approved = [intents[k] for k in approved_idx]
+    def decision(
+        self,
+        verdict: ArrayVerdict,
+        intents: Sequence[OrderIntent],
+        state: TradingState,
+        *,
+        now: datetime,
+    ) -> RiskDecision:
+        """The verdict on `intents` (the batch it was computed from, same order) as approved
+        intents, `Rejection`s and `RiskEvent`s, each event id keyed by the intent's client
+        order id (or its batch position when it has none)."""
+        codes = verdict.code.tolist()
+        values = verdict.value.tolist()
+        limits = verdict.limit.tolist()
+        approved = [intents[k] for k, c in enumerate(codes) if c < 0]
         rejections: list[Rejection] = []
         events: list[RiskEvent] = []
-        for k in range(n):
-            code = reason[k]
-            if code is None:
+        for k, c in enumerate(codes):
+            if c < 0:
                 continue
             intent = intents[k]
-            rejections.append(
-                Rejection(code, detail[k], intent.symbol, intent.client_order_id, rule[k])
-            )
+            why, rule = rb.REASONS[c], rb.RULES[c]
+            detail = f"{why}: {_fact(c, intent, state, values[k], limits[k])}"
+            rejections.append(Rejection(why, detail, intent.symbol, intent.client_order_id, rule))
             events.append(
                 RiskEvent(
                     event_id=risk_event_id(
-                        now, rule[k], intent.symbol, intent.client_order_id or f"#{k}"
+                        now, rule, intent.symbol, intent.client_order_id or f"#{k}"
                     ),
                     ts=now,
-                    rule=rule[k],
+                    rule=rule,
                     symbol=intent.symbol,
-                    reason=str(code),
-                    detail=detail[k],
-                    value=float(value[k]),
-                    limit_value=float(limit[k]),
+                    reason=str(why),
+                    detail=detail,
+                    value=values[k],
+                    limit_value=limits[k],
                     state_before=state,
                     state_after=state,
                 )
@@ -353,3 +423,16 @@ class RiskGuard:
             and state is not TradingState.HALTED
         )
         return GuardOutcome(current, events, flatten)
+
+
+def _fact(code: int, intent: OrderIntent, state: TradingState, value: float, limit: float) -> str:
+    """The part of a rejection's detail after the reason: the numbers, or what was wrong."""
+    if code in _NUMERIC:
+        return f"{value:.2f} > {limit:.2f}"
+    if code == rb.HALTED and intent.strategy != KILL_SWITCH_STRATEGY:
+        return "trading is halted"
+    if code in (rb.HALTED, rb.REDUCING):
+        return f"{state} allows only orders that reduce a position"
+    if code == rb.QUANTITY:
+        return "quantity must be a positive number"
+    return intent.symbol
