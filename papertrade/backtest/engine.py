@@ -36,7 +36,9 @@ from paper_broker.config import BrokerConfig
 from paper_broker.enums import TradingState
 from paper_broker.fills import FillModel
 from paper_broker.ids import client_order_id
+from paper_broker.ledger import QTY_EPS
 from paper_broker.records import Fill, Order, OrderIntent, PositionRecord
+from paper_broker.risk.batch import IntentArrays, PortfolioArrays
 from paper_broker.risk.guard import RiskGuard
 from papertrade.backtest.bars import BarPanel
 from papertrade.metrics import Metrics, compute_metrics
@@ -133,7 +135,8 @@ def run_backtest(
     active = np.asarray(prepared.active, dtype=bool)
     op, hi, lo, cl, vol = panel.open, panel.high, panel.low, panel.close, panel.volume
     tradable = np.isfinite(cl) & (cl > 0)
-    marks = np.nan_to_num(_last_finite(cl))  # 0 where no close yet: nothing is held there
+    last = _last_finite(cl)  # the broker's marks after each bar (NaN: none yet)
+    marks = np.nan_to_num(last)  # 0 where no close yet: nothing is held there
     times = list(panel.timestamps.to_pydatetime())
     index = {s: i for i, s in enumerate(panel.symbols)}
     book = _FillBook(n_sym, config.initial_cash, index)
@@ -142,6 +145,7 @@ def run_backtest(
     risk_rejections = broker_rejections = 0
     every = max(1, n_bars // 100)
     process = broker.process_bar_arrays
+    guard = config.risk
 
     for t in range(n_bars):
         now = times[t]
@@ -157,13 +161,15 @@ def run_backtest(
                 if not next_open:
                     # market orders are sized for buying power at the close they fill at
                     broker.mark({it.symbol: cl[t, index[it.symbol]] for it in intents})
-                if config.risk is not None:
-                    decision = config.risk.check(
-                        intents, broker.portfolio_view(), _quotes(intents, cl[t], index),
-                        TradingState.ACTIVE, now=now,
+                if guard is not None:
+                    verdict = guard.check_arrays(
+                        IntentArrays.of(intents, index), cl[t], cl[t], cl[t],
+                        _portfolio(broker, book.qty, last[t]), TradingState.ACTIVE,
+                        universe=panel.symbols,
                     )  # fmt: skip
-                    risk_rejections += len(decision.rejections)
-                    intents = decision.approved
+                    if verdict.n_rejected:
+                        risk_rejections += verdict.n_rejected
+                        intents = [intents[k] for k in verdict.approved_index().tolist()]
                 if intents:
                     broker_rejections += len(broker.submit(intents, now).rejections)
         if not next_open:
@@ -233,7 +239,9 @@ class _FillBook:
             i = self.index[f.symbol]
             q = f.side.sign * f.quantity
             cash_flow = -q * f.price - f.commission
-            self.qty[i] += q
+            # the ledger's rule: float dust left by partial fills is no position
+            held = self.qty[i] + q
+            self.qty[i] = 0.0 if abs(held) < QTY_EPS else held
             self.cash += cash_flow
             self.bar.append(t)
             self.sym.append(i)
@@ -288,8 +296,18 @@ def _last_finite(close: np.ndarray) -> np.ndarray:
     return pd.DataFrame(close).ffill().to_numpy()
 
 
-def _quotes(intents: list[OrderIntent], close: np.ndarray, index: dict[str, int]) -> pd.DataFrame:
-    """A quote per intent's symbol at the bar's close (bid = ask = last) for the RiskGuard."""
-    syms = [it.symbol for it in intents]
-    px = close[[index[s] for s in syms]]
-    return pd.DataFrame({"symbol": syms, "bid": px, "ask": px, "last": px})
+def _portfolio(broker: PaperBroker, qty: np.ndarray, marks: np.ndarray) -> PortfolioArrays:
+    """The account the RiskGuard sees, as arrays over the panel's symbols: the broker's own
+    totals (equity, buying power, exposures at its marks) with the fill book's positions
+    and the last closes, which are what the broker holds and marks (the book flattens dust
+    as the ledger does; the broker marks each bar's finite closes)."""
+    acct = broker.account()
+    return PortfolioArrays(
+        positions=qty,
+        marks=marks,
+        equity=acct.equity,
+        buying_power=acct.buying_power,
+        gross_exposure=acct.gross_exposure,
+        net_exposure=acct.net_exposure,
+        open_order_count=len(broker.open_orders()),
+    )
