@@ -10,13 +10,18 @@ written anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from papertrade.errors import UserError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -67,6 +72,124 @@ class BarPanel:
 def read_bars(path: Path) -> pd.DataFrame:
     """The raw long-format frame of a CSV or Parquet file; raises `BarsFileError` for a
     missing, unreadable, empty or unknown-type file."""
+    path, kind = _checked_path(path)
+    if kind == "parquet":
+        return _read_parquet(path).to_pandas()
+    try:
+        frame = pd.read_csv(path, dtype={"symbol": str})
+    except pd.errors.EmptyDataError:
+        raise BarsFileError(f"bars file {path} is empty") from None
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise BarsFileError(f"bars file {path} cannot be read: {_first_line(exc)}") from None
+    if frame.empty:
+        raise BarsFileError(f"bars file {path} has no rows")
+    return frame
+
+
+def load_bars(path: Path) -> BarPanel:
+    """Read, validate and pivot a bars file (see the module docstring).
+
+    Parquet columns of the usual types (timestamp, string, numbers) go from Arrow straight
+    to numpy; anything else, and CSV, goes through pandas with the same checks."""
+    path, kind = _checked_path(path)
+    if kind == "parquet":
+        table = _read_parquet(path)
+        columns = _arrow_columns(table, str(path))
+        if columns is not None:
+            return _pivot(columns, str(path))
+        return panel_from_frame(table.to_pandas(), source=str(path))
+    return panel_from_frame(read_bars(path), source=str(path))
+
+
+def panel_from_frame(frame: pd.DataFrame, source: str = "bars") -> BarPanel:
+    """Validate a long-format frame and pivot it. Raises `BarsFileError` for: missing
+    columns, no rows, unparseable timestamps, rows not sorted by timestamp, duplicate
+    (timestamp, symbol) rows, NaN or non-positive prices, high < low, negative volume."""
+    _check_columns(frame.columns, len(frame), source)
+    ts = _timestamps(frame["timestamp"], source)
+    symbols = frame["symbol"]
+    if symbols.isna().any():
+        _missing_symbol(symbols.isna().to_numpy(), source)
+    codes, names = pd.factorize(symbols.to_numpy(dtype=object))
+    prices = {c: _numbers(frame[c]) for c in (*PRICE_COLUMNS, "volume")}
+    columns = _Columns(
+        ts.asi8, codes, [str(s) for s in names], prices, lambda c, row: frame[c].iat[row]
+    )
+    return _pivot(columns, source)
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Long-format bars as arrays: UTC nanoseconds, symbol codes into `names` (as read:
+    unstripped, unsorted), float64 prices and volume; `raw(column, row)` is a cell as the
+    file had it, for messages."""
+
+    ns: np.ndarray
+    codes: np.ndarray
+    names: list[str]
+    prices: dict[str, np.ndarray]
+    raw: Callable[[str, int], object]
+
+
+def _pivot(columns: _Columns, source: str) -> BarPanel:
+    """The checks every bars source shares, then the [T x N] panel, all on arrays: the
+    timestamps are sorted (checked), so their codes are a running count of changes."""
+    ns, prices = columns.ns, columns.prices
+    # symbols are compared stripped; stripping can merge two spellings into one symbol
+    stripped = np.array([s.strip() for s in columns.names], dtype=object)
+    symbols, inverse = np.unique(stripped, return_inverse=True)
+    s_codes = inverse.astype(np.int64)[columns.codes]
+
+    def at(row: int) -> str:
+        return pd.Timestamp(int(ns[row]), tz="UTC").isoformat()
+
+    back = np.flatnonzero(ns[1:] < ns[:-1])
+    if back.size:
+        row = int(back[0]) + 1
+        raise BarsFileError(
+            f"{source}: not sorted by timestamp: row {row + 1} ({at(row)}) comes "
+            f"after {at(row - 1)}"
+        )
+    for c in PRICE_COLUMNS:
+        bad = ~(prices[c] > 0)  # NaN fails the comparison too
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise BarsFileError(
+                f"{source}: row {row + 1} ({symbols[s_codes[row]]}): {c} must be a positive "
+                f"number (got {columns.raw(c, row)!r})"
+            )
+    inverted = prices["high"] < prices["low"]
+    if inverted.any():
+        row = int(np.flatnonzero(inverted)[0])
+        raise BarsFileError(
+            f"{source}: row {row + 1} ({symbols[s_codes[row]]}): high {prices['high'][row]:g} "
+            f"< low {prices['low'][row]:g}"
+        )
+    negative = prices["volume"] < 0
+    if negative.any():
+        row = int(np.flatnonzero(negative)[0])
+        raise BarsFileError(f"{source}: row {row + 1}: negative volume")
+    starts = np.empty(ns.shape[0], dtype=bool)
+    starts[0] = True
+    np.not_equal(ns[1:], ns[:-1], out=starts[1:])
+    t_codes = np.cumsum(starts) - 1
+    n_bars, n_sym = int(t_codes[-1]) + 1, len(symbols)
+    key = t_codes * n_sym + s_codes
+    if np.bincount(key, minlength=n_bars * n_sym).max() > 1:
+        row = int(np.flatnonzero(pd.Index(key).duplicated())[0])
+        raise BarsFileError(
+            f"{source}: duplicate bar for ({at(row)}, {symbols[s_codes[row]]}) at row {row + 1}"
+        )
+    arrays = {}
+    for c, values in prices.items():
+        out = np.full((n_bars, n_sym), np.nan)
+        out[t_codes, s_codes] = values
+        arrays[c] = out
+    index = pd.DatetimeIndex(ns[starts].view("datetime64[ns]")).tz_localize("UTC")
+    return BarPanel(index, tuple(str(s) for s in symbols), **arrays)
+
+
+def _checked_path(path: Path) -> tuple[Path, str]:
     path = Path(path)
     kind = _SUFFIXES.get(path.suffix.lower())
     if kind is None:
@@ -76,84 +199,78 @@ def read_bars(path: Path) -> pd.DataFrame:
         )
     if not path.is_file():
         raise BarsFileError(f"bars file not found: {path}")
+    return path, kind
+
+
+def _read_parquet(path: Path) -> pa.Table:
+    """The whole file as an Arrow table (one `ParquetFile.read`: no dataset discovery)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_csv(path, dtype={"symbol": str}) if kind == "csv" else pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise BarsFileError(f"bars file {path} is empty") from None
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BarsFileError(f"bars file {path} cannot be read: {first}") from None
-    if frame.empty:
+        table = pq.ParquetFile(path).read()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise BarsFileError(f"bars file {path} cannot be read: {_first_line(exc)}") from None
+    if table.num_rows == 0:
         raise BarsFileError(f"bars file {path} has no rows")
-    return frame
+    return table
 
 
-def load_bars(path: Path) -> BarPanel:
-    """Read, validate and pivot a bars file (see the module docstring)."""
-    return panel_from_frame(read_bars(path), source=str(path))
+def _arrow_columns(table: pa.Table, source: str) -> _Columns | None:
+    """The bars columns straight from Arrow, or None when a column's type needs pandas'
+    parsing (text timestamps or prices, non-string symbols) or holds nulls where the
+    pandas path words the error."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    _check_columns(table.column_names, table.num_rows, source)
+    ts = table.column("timestamp")
+    sym = table.column("symbol")
+    if not pa.types.is_timestamp(ts.type) or ts.null_count or sym.null_count:
+        return None
+    if not (pa.types.is_string(sym.type) or pa.types.is_large_string(sym.type)):
+        return None
+    prices = {}
+    for c in (*PRICE_COLUMNS, "volume"):
+        col = table.column(c)
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+            return None
+        # nulls become NaN, which the price checks refuse and volume takes as unknown
+        prices[c] = col.cast(pa.float64()).to_numpy()
+    # naive timestamps are UTC already; aware ones are stored as UTC instants
+    ns = ts.cast(pa.timestamp("ns", tz=ts.type.tz)).to_numpy().view(np.int64)
+    encoded = pc.dictionary_encode(sym).combine_chunks()
+    return _Columns(
+        ns,
+        encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        encoded.dictionary.to_pylist(),
+        prices,
+        lambda c, row: _cell(table, c, row),
+    )
 
 
-def panel_from_frame(frame: pd.DataFrame, source: str = "bars") -> BarPanel:
-    """Validate a long-format frame and pivot it. Raises `BarsFileError` for: missing
-    columns, no rows, unparseable timestamps, rows not sorted by timestamp, duplicate
-    (timestamp, symbol) rows, NaN or non-positive prices, high < low, negative volume."""
-    missing = [c for c in BAR_COLUMNS if c not in frame.columns]
+def _cell(table: pa.Table, column: str, row: int) -> object:
+    """A cell as pandas would show it: a null number reads as NaN."""
+    value = table.column(column)[row].as_py()
+    return float("nan") if value is None else value
+
+
+def _check_columns(names: Iterable[str], n_rows: int, source: str) -> None:
+    present = set(names)
+    missing = [c for c in BAR_COLUMNS if c not in present]
     if missing:
         raise BarsFileError(f"{source}: missing columns {', '.join(missing)}")
-    if len(frame) == 0:
+    if n_rows == 0:
         raise BarsFileError(f"{source} has no rows")
-    ts = _timestamps(frame["timestamp"], source)
-    symbols = frame["symbol"]
-    if symbols.isna().any():
-        row = int(np.flatnonzero(symbols.isna().to_numpy())[0])
-        raise BarsFileError(f"{source}: row {row + 1}: missing symbol")
-    symbols = symbols.astype(str).str.strip()
-    ns = ts.asi8
-    back = np.flatnonzero(ns[1:] < ns[:-1])
-    if back.size:
-        row = int(back[0]) + 1
-        raise BarsFileError(
-            f"{source}: not sorted by timestamp: row {row + 1} ({ts[row].isoformat()}) comes "
-            f"after {ts[row - 1].isoformat()}"
-        )
-    prices = {c: _numbers(frame[c]) for c in (*PRICE_COLUMNS, "volume")}
-    for c in PRICE_COLUMNS:
-        bad = ~(prices[c] > 0)  # NaN fails the comparison too
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise BarsFileError(
-                f"{source}: row {row + 1} ({symbols.iat[row]}): {c} must be a positive number "
-                f"(got {frame[c].iat[row]!r})"
-            )
-    inverted = prices["high"] < prices["low"]
-    if inverted.any():
-        row = int(np.flatnonzero(inverted)[0])
-        raise BarsFileError(
-            f"{source}: row {row + 1} ({symbols.iat[row]}): high {prices['high'][row]:g} "
-            f"< low {prices['low'][row]:g}"
-        )
-    negative = prices["volume"] < 0
-    if negative.any():
-        row = int(np.flatnonzero(negative)[0])
-        raise BarsFileError(f"{source}: row {row + 1}: negative volume")
-    t_codes, t_uniques = pd.factorize(ns, sort=True)
-    s_codes, s_uniques = pd.factorize(symbols.to_numpy(dtype=object), sort=True)
-    key = t_codes.astype(np.int64) * len(s_uniques) + s_codes
-    dup = pd.Index(key).duplicated()
-    if dup.any():
-        row = int(np.flatnonzero(dup)[0])
-        raise BarsFileError(
-            f"{source}: duplicate bar for ({ts[row].isoformat()}, {symbols.iat[row]}) "
-            f"at row {row + 1}"
-        )
-    shape = (len(t_uniques), len(s_uniques))
-    arrays = {}
-    for c, values in prices.items():
-        out = np.full(shape, np.nan)
-        out[t_codes, s_codes] = values
-        arrays[c] = out
-    index = pd.DatetimeIndex(np.asarray(t_uniques, dtype="datetime64[ns]")).tz_localize("UTC")
-    return BarPanel(index, tuple(str(s) for s in s_uniques), **arrays)
+
+
+def _missing_symbol(missing: np.ndarray, source: str) -> None:
+    row = int(np.flatnonzero(missing)[0])
+    raise BarsFileError(f"{source}: row {row + 1}: missing symbol")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _timestamps(column: pd.Series, source: str) -> pd.DatetimeIndex:
