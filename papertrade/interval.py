@@ -366,6 +366,51 @@ def busy_summary(settings: Settings, as_of: datetime, exc: Exception) -> dict[st
 # ----------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True, slots=True)
+class AccountMarks:
+    """What the guards and the catch-up need from the account's past, as of one interval:
+    the last interval committed before it, the latest committed at all, the equity before
+    the session opened, and the equity peak so far (both at least the initial cash)."""
+
+    last_before: datetime | None
+    latest: datetime | None
+    session_start_equity: float
+    peak_equity: float
+
+
+def load_account_marks(
+    conn: Any, account_id: str, as_of: datetime, session: Session | None, initial_cash: float
+) -> AccountMarks:
+    since = session.open if session is not None else as_of
+    row = conn.execute(
+        """
+        SELECT
+            (SELECT max(as_of) FROM intervals WHERE account_id = $a AND as_of < $as_of),
+            (SELECT max(as_of) FROM intervals WHERE account_id = $a),
+            (SELECT equity FROM equity WHERE account_id = $a AND ts < $since
+             ORDER BY ts DESC LIMIT 1),
+            (SELECT max(equity) FROM equity WHERE account_id = $a AND ts < $as_of)
+        """,
+        {"a": account_id, "as_of": as_of, "since": since},
+    ).fetchone()
+    last, latest, start, peak = row
+    return AccountMarks(
+        last_before=last.astimezone(UTC) if last is not None else None,
+        latest=latest.astimezone(UTC) if latest is not None else None,
+        session_start_equity=float(start) if start is not None else initial_cash,
+        peak_equity=max(float(peak) if peak is not None else initial_cash, initial_cash),
+    )
+
+
+def previous_mids(history: pd.DataFrame, last: datetime | None) -> dict[str, float]:
+    """The valid mids of the last committed interval: the last row of the history when it
+    is that interval's (none when all its quotes were flagged, or nothing was committed)."""
+    if last is None or history.empty or history.index[-1] != last:
+        return {}
+    row = history.iloc[-1].dropna()
+    return {str(s): float(m) for s, m in row.items()}
+
+
 def _load(
     conn: Any, settings: Settings, as_of: datetime, session: Session | None
 ) -> tuple[Any, TradingState, float, float, pd.DataFrame, dict[str, float], datetime | None]:
@@ -374,32 +419,25 @@ def _load(
 
     account = settings.account.id
     state = load_broker_state(conn, account)
-    if state is not None and state.initial_cash != settings.account.initial_cash:
-        log.info("account %s keeps its initial cash %.2f", account, state.initial_cash)
-    trading = get_trading_state(conn, account).state
-    since = session.open if session is not None else as_of
-    start_row = conn.execute(
-        "SELECT equity FROM equity WHERE account_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
-        [account, since],
-    ).fetchone()
     initial = state.initial_cash if state is not None else settings.account.initial_cash
-    start_equity = float(start_row[0]) if start_row else initial
-    peak_row = conn.execute(
-        "SELECT max(equity) FROM equity WHERE account_id = ? AND ts < ?", [account, as_of]
-    ).fetchone()
-    peak = max(float(peak_row[0]) if peak_row and peak_row[0] is not None else initial, initial)
-    last_row = conn.execute(
-        "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
-    ).fetchone()
-    last = last_row[0].astimezone(UTC) if last_row and last_row[0] is not None else None
-    if last is not None and last > as_of:
+    marks = load_account_marks(conn, account, as_of, session, initial)
+    if marks.latest is not None and marks.latest > as_of:
         raise UserError(
             f"interval {as_of.isoformat()} is before account {account}'s last committed "
-            f"interval {last.isoformat()}: intervals are committed in time order"
+            f"interval {marks.latest.isoformat()}: intervals are committed in time order"
         )
+    trading = get_trading_state(conn, account).state
     history = load_history(conn, account, as_of, settings.market_data.history_bars)
-    prev_mids = _previous_mids(conn, account, last)
-    return state, trading, start_equity, peak, history, prev_mids, last
+    last = marks.last_before
+    return (
+        state,
+        trading,
+        marks.session_start_equity,
+        marks.peak_equity,
+        history,
+        previous_mids(history, last),
+        last,
+    )
 
 
 def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:
@@ -442,16 +480,6 @@ def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd
     wide.index = pd.DatetimeIndex(wide.index).tz_convert("UTC")
     wide.columns.name = None
     return wide
-
-
-def _previous_mids(conn: Any, account_id: str, last: datetime | None) -> dict[str, float]:
-    if last is None:
-        return {}
-    rows = conn.execute(
-        "SELECT symbol, (bid + ask) / 2 FROM quotes WHERE account_id = ? AND as_of = ? AND valid",
-        [account_id, last],
-    ).fetchall()
-    return {str(s): float(m) for s, m in rows}
 
 
 def _warmup_bars(

@@ -48,7 +48,7 @@ from paper_broker.broker import PaperBroker
 from paper_broker.enums import TradingState
 from paper_broker.records import BrokerState, Fill, Order
 from papertrade import interval
-from papertrade.calendar import MarketCalendar, Session
+from papertrade.calendar import MarketCalendar
 from papertrade.errors import UserError
 from papertrade.settings import Settings
 from papertrade.wiring import broker_config_from_settings
@@ -229,13 +229,15 @@ def replay_intervals(
         broker = PaperBroker.from_state(state, config, symbols)
     initial = state.initial_cash if state is not None else settings.account.initial_cash
     market = RecordedMarket.from_warehouse(conn, account, first, end)
-    last = _last_before(conn, account, first)
+    last = interval.load_account_marks(conn, account, first, None, initial).last_before
     # client id -> order id of every order replayed so far, as the `orders` table has them
     written: dict[str, str] = {}
     orders: dict[str, Order] = {}
     fills: list[Fill] = []
     for as_of in times:
         session = calendar.session_at(as_of)
+        marks = interval.load_account_marks(conn, account, as_of, session, initial)
+        history = interval.load_history(conn, account, as_of, settings.market_data.history_bars)
         run = interval.IntervalRun(
             settings=settings,
             as_of=as_of,
@@ -244,10 +246,10 @@ def replay_intervals(
             broker=broker,
             strategy=load_strategy(settings.strategy.name, settings.strategy.params),
             trading_state=_trading_state(conn, account, as_of),
-            session_start_equity=_start_equity(conn, account, session, as_of, initial),
-            peak_equity=_peak_equity(conn, account, as_of, initial),
-            history=interval.load_history(conn, account, as_of, settings.market_data.history_bars),
-            previous_mids=_mids(conn, account, last),
+            session_start_equity=marks.session_start_equity,
+            peak_equity=marks.peak_equity,
+            history=history,
+            previous_mids=interval.previous_mids(history, last),
             last_committed=last,
             gap=calendar.intervals_between(last, as_of) if last is not None else [],
         )
@@ -321,13 +323,6 @@ def _session_intervals(conn: Any, account_id: str, session_date: date) -> list[d
     return [r[0].astimezone(UTC) for r in rows]
 
 
-def _last_before(conn: Any, account_id: str, as_of: datetime) -> datetime | None:
-    row = conn.execute(
-        "SELECT max(as_of) FROM intervals WHERE account_id = ? AND as_of < ?", [account_id, as_of]
-    ).fetchone()
-    return row[0].astimezone(UTC) if row and row[0] is not None else None
-
-
 def _trading_state(conn: Any, account_id: str, as_of: datetime) -> TradingState:
     # rows stamped at `as_of` itself were written by this interval's own guard
     row = conn.execute(
@@ -335,34 +330,6 @@ def _trading_state(conn: Any, account_id: str, as_of: datetime) -> TradingState:
         [account_id, as_of],
     ).fetchone()
     return TradingState(row[0]) if row else TradingState.ACTIVE
-
-
-def _start_equity(
-    conn: Any, account_id: str, session: Session | None, as_of: datetime, initial: float
-) -> float:
-    since = session.open if session is not None else as_of
-    row = conn.execute(
-        "SELECT equity FROM equity WHERE account_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
-        [account_id, since],
-    ).fetchone()
-    return float(row[0]) if row else initial
-
-
-def _peak_equity(conn: Any, account_id: str, as_of: datetime, initial: float) -> float:
-    row = conn.execute(
-        "SELECT max(equity) FROM equity WHERE account_id = ? AND ts < ?", [account_id, as_of]
-    ).fetchone()
-    return max(float(row[0]) if row and row[0] is not None else initial, initial)
-
-
-def _mids(conn: Any, account_id: str, last: datetime | None) -> dict[str, float]:
-    if last is None:
-        return {}
-    rows = conn.execute(
-        "SELECT symbol, (bid + ask) / 2 FROM quotes WHERE account_id = ? AND as_of = ? AND valid",
-        [account_id, last],
-    ).fetchall()
-    return {str(s): float(m) for s, m in rows}
 
 
 def _recorded_orders(
