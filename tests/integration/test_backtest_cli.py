@@ -167,3 +167,28 @@ def test_backtest_path_imports_neither_prefect_nor_great_expectations(tmp_path, 
                          check=True, timeout=60)  # fmt: skip
 
     assert out.stdout.strip() == "[]"
+
+
+def test_parquet_backtest_loads_no_orchestration_plotting_http_or_slack_modules(tmp_path):
+    # Arrange: the console entry point on a Parquet file, as users run it
+    frame = bars_frame({"AAA": [10.0, 11.0, 12.0, 11.0, 13.0], "BBB": [5.0, 5.5, 5.0, 6.0, 6.5]})
+    bars = tmp_path / "bars.parquet"
+    frame.to_parquet(bars, index=False)
+    heavy = ("prefect", "great_expectations", "matplotlib", "httpx", "slack_sdk", "dask",
+             "distributed")  # fmt: skip
+    code = (
+        "import sys\n"
+        "from papertrade.cli import main\n"
+        f"sys.argv = ['papertrade', 'backtest', '--bars', {str(bars)!r}, '--strategy',"
+        f" 'buy_and_hold', '--json', '--db', {str(tmp_path / 'w.duckdb')!r}]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+
+    # Act
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)  # fmt: skip
+
+    # Assert
+    assert json.loads(out.stdout)["n_fills"] >= 1
+    assert out.stderr.strip().splitlines()[-1] == "[]"
