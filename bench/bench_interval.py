@@ -44,6 +44,7 @@ max_net_exposure = 1e9
 [slack]
 send_fills = false
 send_risk = false
+send_data_quality = false
 [warehouse]
 path = "{root / "bench.duckdb"}"
 """
