@@ -215,7 +215,17 @@ def _commit(
         stage("positions")
 
         equity = commit.equity or EquityRow.from_state(state, as_of)
-        insert_frame(conn, "equity", _equity_frame(account, equity))
+        # one row: a parameterised INSERT costs a third of registering a frame
+        conn.execute(
+            "INSERT INTO equity (account_id, ts, cash, positions_value, equity, gross_exposure,"
+            " net_exposure, realized_pnl, unrealized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            [
+                account, _utc(equity.ts), equity.cash, equity.positions_value, equity.equity,
+                equity.gross_exposure, equity.net_exposure, equity.realized_pnl,
+                equity.unrealized_pnl,
+            ],
+        )  # fmt: skip
         stage("equity")
 
         risk = _with_ids(rows_frame(commit.risk_events), account, as_of, "event_id", "ts", "risk")
@@ -418,22 +428,6 @@ def _quotes(quotes: pd.DataFrame | None, account_id: str, as_of: datetime) -> pd
     out["account_id"] = account_id
     out["as_of"] = utc_series([as_of] * len(out))
     return out
-
-
-def _equity_frame(account_id: str, row: EquityRow) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "account_id": [account_id],
-            "ts": utc_series([_utc(row.ts)]),
-            "cash": [row.cash],
-            "positions_value": [row.positions_value],
-            "equity": [row.equity],
-            "gross_exposure": [row.gross_exposure],
-            "net_exposure": [row.net_exposure],
-            "realized_pnl": [row.realized_pnl],
-            "unrealized_pnl": [row.unrealized_pnl],
-        }
-    )
 
 
 def _utc(ts: datetime) -> datetime:
