@@ -266,16 +266,24 @@ def _set_state(
     as_json: bool,
 ) -> None:
     from paper_broker.enums import TradingState
+    from papertrade.alerts.sender import ConsoleSender, build_sender
     from warehouse.connection import connect
     from warehouse.trading_state import set_trading_state
 
     settings = settings_from(config, db)
-    account = account_id or settings.account.id
+    account = _account(settings, account_id)
     now = datetime.now(UTC)
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, timeout=timeout) as conn:
         set_trading_state(conn, account, TradingState(state), reason, "manual", now)
     _print_state(account, state, reason, "manual", now, as_json)
+    # a kill-switch change goes to Slack at once; without Slack the line above says it all,
+    # and the outbox keeps the row for the console of the next interval
+    sender = build_sender(settings.slack)
+    if not isinstance(sender, ConsoleSender):
+        from papertrade.interval import notify
+
+        notify(settings, sender)
 
 
 @kill_switch_app.command("on")
