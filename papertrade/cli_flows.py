@@ -44,9 +44,13 @@ DEMO_ENV = {
 
 
 def _check_strategy(settings: Settings) -> None:
+    """What a run would refuse, refused before Prefect starts: the strategy and its
+    parameters, and the market data provider with its keys."""
+    from paper_broker.market_data.factory import make_provider
     from strategies.registry import load_strategy
 
     load_strategy(settings.strategy.name, settings.strategy.params)
+    make_provider(settings.market_data, settings.universe.symbols).close()
 
 
 def _quiet_prefect() -> None:
@@ -133,9 +137,9 @@ def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
     for leftover in path.parent.glob(path.name + "*"):
         leftover.unlink()
     _quiet_prefect()
-    from flows.end_of_day import end_of_day
     from rich.progress import Progress
 
+    from flows.end_of_day import end_of_day
     from flows.trading_interval import trading_interval
 
     calendar = MarketCalendar(settings.market_data.calendar, settings.market_data.interval_seconds)

@@ -89,3 +89,18 @@ def test_demo_refuses_an_existing_file(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert db.read_bytes() == b"precious"
+
+
+def test_missing_provider_keys_are_named_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    cfg = tmp_path / "papertrade.toml"
+    cfg.write_text('[market_data]\nprovider = "polygon"\n')
+    db = tmp_path / "pt.duckdb"
+
+    result = _invoke("interval", "--config", str(cfg), "--db", str(db))
+
+    assert result.exit_code == 2
+    assert "POLYGON_API_KEY" in result.output
+    assert not db.exists()
