@@ -26,6 +26,11 @@ buy and the bid for a sell (the mid or last when a side is missing). Exposure be
 order is valued at the portfolio's marks. Buying power is min(portfolio.buying_power,
 equity x margin_multiplier - gross exposure); orders that shrink gross exposure free it.
 
+Two entry points decide by the same code: `check` takes records (intents, a PortfolioView,
+a quotes DataFrame) and returns rejections and events; `check_arrays` takes the batch and
+the account as arrays aligned to a symbol universe and returns a per-intent verdict, which
+`decision` turns into the same rejections and events when the caller wants them.
+
 Portfolio guards (`evaluate_portfolio`) trip when the loss reaches its limit (>=).
 """
 

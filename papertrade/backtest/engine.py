@@ -15,6 +15,10 @@ whole session when bars are daily, and the broker's end-of-session expiry is a p
 concern. Bars where the strategy has nothing to do (`Prepared.active[t]` False) and no
 order is open cost one array copy (the broker marks at the close).
 
+With a RiskGuard, each batch of intents is checked by `RiskGuard.check_arrays` on the bar's
+closes (bid = ask = last) and the account as arrays over the panel's symbols; bars without
+intents never call it.
+
 The equity curve is valued afterwards, vectorised: positions are the running sum of signed
 fill quantities, cash the running sum of fill cash flows, marks the last finite close; so the
 loop never values the account on a quiet bar. The ledger identity makes this equal to the
