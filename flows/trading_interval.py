@@ -21,7 +21,7 @@ from paper_broker.market_data.factory import make_provider
 from papertrade import interval
 from papertrade.settings import load_settings
 from tasks.fetch_quotes import fetch_quotes
-from tasks.notify import notify
+from tasks.notify import notify, send_alerts
 from tasks.persist import persist
 from tasks.risk_check import risk_check
 from tasks.run_strategy import run_strategy
@@ -57,18 +57,22 @@ def trading_interval(
             run = interval.open_run(
                 settings, when, provider, force=force, calendar=calendar, conn=conn
             )
-            if isinstance(run, dict):
-                logger.info("interval %s: %s", when.isoformat(), run["status"])
-                return run
-            if run.gap:
-                logger.warning("%d missed intervals since %s", len(run.gap), run.last_committed)
-            fetch_quotes(quote(run), quote(provider))
-            run_strategy(quote(run))
-            risk_check(quote(run))
-            simulate_fills(quote(run))
-            summary = persist(quote(run))
+            if not isinstance(run, dict):
+                if run.gap:
+                    logger.warning("%d missed intervals since %s", len(run.gap), run.last_committed)
+                fetch_quotes(quote(run), quote(provider))
+                run_strategy(quote(run))
+                risk_check(quote(run))
+                simulate_fills(quote(run))
+                summary = persist(quote(run))
     except AccountBusy as exc:
         return interval.busy_summary(settings, when, exc)
+    if isinstance(run, dict):
+        logger.info("interval %s: %s", when.isoformat(), run["status"])
+        if run["status"] == interval.IntervalStatus.ALREADY_COMMITTED:
+            # what a crash after the first run's commit left unsent goes out on the retry
+            run["notify"] = send_alerts(quote(settings))
+        return run
     summary["notify"] = notify(quote(run), summary)
     logger.info(
         "interval %s %s: %d orders, %d fills, %d rejections, equity %.2f",

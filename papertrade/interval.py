@@ -321,15 +321,21 @@ def run_interval(
         with account_lock(settings), interval_connection(settings) as conn:
             run = open_run(settings, as_of, provider, force=force, calendar=calendar, conn=conn)
             if isinstance(run, dict):
-                return run
-            fetch_quotes(run, provider)
-            run_strategy(run)
-            risk_check(run)
-            simulate_fills(run)
-            summary = persist(run)
+                summary, pending = run, None
+            else:
+                fetch_quotes(run, provider)
+                run_strategy(run)
+                risk_check(run)
+                simulate_fills(run)
+                summary = persist(run)
+                pending = summary.get("pending_alerts")
     except AccountBusy as exc:
         return busy_summary(settings, as_of, exc)
-    summary["notify"] = notify(settings, sender, summary.get("pending_alerts"))
+    # after the connection is closed: Slack is slow, and the outbox needs the file
+    if summary["status"] in (IntervalStatus.COMMITTED, IntervalStatus.ALREADY_COMMITTED):
+        # a retry of a committed interval delivers what its first run left pending (a crash
+        # between the commit and the Slack post) instead of leaving it to the next interval
+        summary["notify"] = notify(settings, sender, pending)
     return summary
 
 

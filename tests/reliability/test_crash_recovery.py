@@ -30,11 +30,11 @@ from tests.reliability.support import (
     read,
     settings_for,
 )
-from tests.support.accounts import SESSION_OPEN, write_config
+from tests.support.accounts import TRADING_START, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "xoxb-crash-test-token"
-TIMES = [SESSION_OPEN + timedelta(minutes=i) for i in range(4)]
+TIMES = [TRADING_START + timedelta(minutes=i) for i in range(4)]
 CRASH_AT = 2  # index in TIMES of the interval whose run is killed
 
 

@@ -17,12 +17,12 @@ from papertrade.interval import run_interval
 from papertrade.settings import Settings
 from tests.fakes.slack import FakeSlack, Reply
 from tests.reliability.support import closed_port_url, ledger_violations, read, settings_for
-from tests.support.accounts import SESSION_OPEN, write_config
+from tests.support.accounts import TRADING_START, write_config
 
 TOKEN = "xoxb-slack-fault-token"
 POST = "/api/chat.postMessage"
-FAULTY = [SESSION_OPEN + timedelta(minutes=i) for i in range(4)]
-HEALTHY = [SESSION_OPEN + timedelta(minutes=i) for i in range(4, 6)]
+FAULTY = [TRADING_START + timedelta(minutes=i) for i in range(4)]
+HEALTHY = [TRADING_START + timedelta(minutes=i) for i in range(4, 6)]
 FAULTS = {
     "slow": Reply(delay=1.0),  # past the 0.3 s client timeout
     "invalid_auth": Reply(body={"ok": False, "error": "invalid_auth"}),

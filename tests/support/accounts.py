@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "JPM", "XOM", "KO"]
 # Monday 2026-11-23 is a regular session; Thanksgiving (11-26) is a holiday and the day after
 # closes at 13:00 New York time.
 SESSION_OPEN = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
+# An account opened here on the seeded simulated market fills orders in its third and every
+# following interval (fills 0, 0, 2, 1, 1, 1): tests that need trades in a few intervals
+# start here.
+TRADING_START = SESSION_OPEN + timedelta(minutes=15)
 
 
 def write_config(tmp_path: Path, *, extra: str = "", account: str = "paper") -> Path:
