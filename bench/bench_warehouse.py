@@ -16,15 +16,20 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from paper_broker.records import PositionRecord
-from warehouse.commit import EquityRow, _equity_frame, commit_interval, insert_frame
+from warehouse.commit import EquityRow, commit_interval, insert_frame
 from warehouse.connection import connect
 from warehouse.frames import fills_frame, orders_frame, positions_frame
 from warehouse.testing import T0, make_commit, symbols
 
 N = 500
 REPEATS = 15
+
+
+def _equity(account_id: str, row: EquityRow) -> pd.DataFrame:
+    return pd.DataFrame([{"account_id": account_id, **dataclasses.asdict(row)}])
 
 
 def _interval(k: int):
@@ -52,7 +57,7 @@ def bench_commit(tmp: Path) -> dict[str, float]:
                 "orders": orders_frame(c.orders),
                 "fills": fills_frame(c.fills),
                 "positions": positions_frame(c.account_id, c.as_of, c.state.positions),
-                "equity": _equity_frame(c.account_id, EquityRow.from_state(c.state, c.as_of)),
+                "equity": _equity(c.account_id, EquityRow.from_state(c.state, c.as_of)),
             }
             t = time.perf_counter()
             conn.execute("BEGIN TRANSACTION")
