@@ -19,6 +19,7 @@ from prefect.utilities.annotations import quote
 
 from paper_broker.market_data.factory import make_provider
 from papertrade import interval
+from papertrade.calendar import MarketCalendar
 from papertrade.settings import load_settings
 from tasks.fetch_quotes import fetch_quotes
 from tasks.notify import notify, send_alerts
@@ -49,7 +50,7 @@ def trading_interval(
     exchange session the run completes at once unless `force` is set."""
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, Path(db) if db else None)
-    calendar = interval.calendar_for(settings)
+    calendar = MarketCalendar.for_market(settings.market_data)
     when = interval.resolve_as_of(as_of, None if as_of else _scheduled_start(), calendar)
     provider = make_provider(settings.market_data, settings.universe.symbols)
     try:

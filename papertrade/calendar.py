@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from typing import Any
 
 import pandas as pd
 
@@ -52,6 +53,11 @@ class MarketCalendar:
     def __init__(self, name: str = "XNYS", interval_seconds: int = 60) -> None:
         self.name = name
         self.interval = timedelta(seconds=interval_seconds)
+
+    @classmethod
+    def for_market(cls, market_data: Any) -> MarketCalendar:
+        """The calendar and interval of a `[market_data]` section."""
+        return cls(market_data.calendar, market_data.interval_seconds)
 
     def _cal(self, year: int):  # type: ignore[no-untyped-def]
         # Cached per decade so a calendar is built once per process, not per call.

@@ -146,7 +146,7 @@ def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
     from flows.trading_interval import trading_interval
     from papertrade.calendar import MarketCalendar
 
-    calendar = MarketCalendar(settings.market_data.calendar, settings.market_data.interval_seconds)
+    calendar = MarketCalendar.for_market(settings.market_data)
     session = _last_full_session(calendar, datetime.now(UTC))
     times = calendar.intervals(session)
     console.print(

@@ -254,7 +254,7 @@ def open_day(
     settings: Settings, session_date: date | None, now: datetime
 ) -> tuple[MarketCalendar, Session] | dict[str, Any]:
     """The session to report on, or a summary saying why there is none."""
-    calendar = MarketCalendar(settings.market_data.calendar, settings.market_data.interval_seconds)
+    calendar = MarketCalendar.for_market(settings.market_data)
     session = resolve_session(calendar, session_date, now)
     account = settings.account.id
     if session is None:

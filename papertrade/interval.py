@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ from warehouse.run_lock import AccountBusy, account_run_lock
 log = logging.getLogger("papertrade.interval")
 
 
-class IntervalStatus:
+class IntervalStatus(StrEnum):
+    """How a run of an interval ended (the `status` of its summary)."""
+
     COMMITTED = "committed"
     ALREADY_COMMITTED = "already_committed"
     MARKET_CLOSED = "market_closed"
@@ -87,7 +90,6 @@ class IntervalRun:
     decision: RiskDecision | None = None
     guard: GuardOutcome | None = None
     rejections: list[Rejection] = field(default_factory=list)
-    expired: list[Order] = field(default_factory=list)
     orders: list[Order] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
 
@@ -105,10 +107,6 @@ def resolve_as_of(
     return calendar.floor(chosen)
 
 
-def calendar_for(settings: Settings) -> MarketCalendar:
-    return MarketCalendar(settings.market_data.calendar, settings.market_data.interval_seconds)
-
-
 def open_run(
     settings: Settings,
     as_of: datetime,
@@ -123,11 +121,15 @@ def open_run(
 
     `conn` is the interval's writer connection when the caller holds one for the whole
     interval (see `interval_connection`); without it a connection is opened for the load."""
-    calendar = calendar or calendar_for(settings)
+    calendar = calendar or MarketCalendar.for_market(settings.market_data)
     session = calendar.session_at(as_of)
     account = settings.account.id
     if session is None and not force:
-        return {"account_id": account, "as_of": as_of.isoformat(), "status": "market_closed"}
+        return {
+            "account_id": account,
+            "as_of": as_of.isoformat(),
+            "status": IntervalStatus.MARKET_CLOSED,
+        }
     strategy = load_strategy(settings.strategy.name, settings.strategy.params)
     with _borrowed(settings, conn) as db:
         done = db.execute(
@@ -224,7 +226,7 @@ def simulate_fills(run: IntervalRun) -> list[Fill]:
     run.rejections = [*run.decision.rejections, *result.rejections]
     run.broker.process_quotes(run.quotes, run.as_of)
     if run.is_last_of_session:
-        run.expired.extend(run.broker.expire_day_orders(run.as_of))
+        run.broker.expire_day_orders(run.as_of)
     changes = run.broker.drain_changes()
     run.orders = [*changes.orders, *_risk_rejected_orders(run)]
     run.fills = changes.fills
@@ -366,7 +368,11 @@ def account_lock(settings: Settings) -> AbstractContextManager[None]:
 
 def busy_summary(settings: Settings, as_of: datetime, exc: Exception) -> dict[str, Any]:
     log.warning("%s", exc)
-    return {"account_id": settings.account.id, "as_of": as_of.isoformat(), "status": "busy"}
+    return {
+        "account_id": settings.account.id,
+        "as_of": as_of.isoformat(),
+        "status": IntervalStatus.BUSY,
+    }
 
 
 # ----------------------------------------------------------------------------- loading
@@ -553,7 +559,7 @@ def _resting_fills(run: IntervalRun) -> None:
     previous = run.last_committed
     crossed_session = run.session is not None and (previous is None or previous < run.session.open)
     if crossed_session:
-        run.expired.extend(run.broker.expire_day_orders(run.as_of))
+        run.broker.expire_day_orders(run.as_of)
     run.broker.process_quotes(run.quotes, run.as_of)
 
 

@@ -228,7 +228,7 @@ def soak(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     busy = settings.model_copy(
         update={"warehouse": settings.warehouse.model_copy(update={"lock_timeout_seconds": 0.05})}
     )
-    calendar = interval.calendar_for(settings)
+    calendar = MarketCalendar.for_market(settings.market_data)
     rng = random.Random(args.seed)
     market = FaultyMarket(settings.market_data.seed)
     sender = CountingSender()

@@ -217,7 +217,7 @@ def replay_intervals(
     in memory; see the module docstring for where each input comes from."""
     from warehouse.state import load_broker_state
 
-    calendar = calendar or interval.calendar_for(settings)
+    calendar = calendar or MarketCalendar.for_market(settings.market_data)
     account = settings.account.id
     symbols = settings.universe.symbols
     config = broker_config_from_settings(settings)

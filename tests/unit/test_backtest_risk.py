@@ -69,7 +69,9 @@ def reference_run(panel: BarPanel, strategy: Strategy, cfg: BacktestConfig):
         tradable = np.isfinite(cl[t]) & (cl[t] > 0)
         intents = strategy.decide(t, prepared, qty, view.equity, cl[t], tradable)
         if intents:
-            intents = _numbered(intents, client_order_id(cfg.account_id, times[t], "sma_crossover", 0))
+            intents = _numbered(
+                intents, client_order_id(cfg.account_id, times[t], "sma_crossover", 0)
+            )
             if not next_open:
                 broker.mark({it.symbol: cl[t, index[it.symbol]] for it in intents})
             px = cl[t, [index[it.symbol] for it in intents]]
