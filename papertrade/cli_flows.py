@@ -52,8 +52,15 @@ def _check_strategy(settings: Settings) -> None:
     make_provider(settings.market_data, settings.universe.symbols).close()
 
 
+def _offline_prefect() -> None:
+    """Prefect reads its settings at import. Its temporary server would phone home, and
+    offline it logs an error for each attempt. A user's own settings win."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
 def _quiet_prefect() -> None:
-    """Prefect reads its settings at import: keep its INFO chatter out of command output."""
+    """Also keep Prefect's INFO chatter out of a command's own output."""
+    _offline_prefect()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
@@ -116,6 +123,7 @@ def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Serve both deployments with their schedules from this process (Ctrl-C stops)."""
     settings = settings_from(config, db)
     _check_strategy(settings)
+    _offline_prefect()
     from prefect import serve as prefect_serve
 
     from papertrade.deployments import runner_deployments
