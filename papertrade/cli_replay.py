@@ -1,10 +1,11 @@
 """`papertrade replay --account-id ID --date D`: the replay parity audit of one session.
 
 Re-runs the account's recorded intervals of session D through the strategy, RiskGuard and
-broker as configured now, and prints every difference from the recorded orders and fills
-(see `papertrade.backtest.replay`). Exit 0 when the session is reproduced, 1 when it is not
-(a failed audit), 2 for bad input: a bad date, an unknown account, no interval that session.
-The warehouse is opened read-only; nothing is written.
+broker, with the settings the account recorded (or `--config`'s), and prints every
+difference from the recorded orders and fills (see `papertrade.backtest.replay`). Exit 0
+when the session is reproduced, 1 when it is not (a failed audit), 2 for bad input: a bad
+date, an unknown account, no interval that session. The warehouse is opened read-only;
+nothing is written.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,9 +28,13 @@ from papertrade.cli import (
     user_errors,
 )
 from papertrade.errors import UserError
+from papertrade.settings import Settings
 
 if TYPE_CHECKING:
     from papertrade.backtest.replay import Difference
+
+# the first differences tell the story; the rest are usually its consequences
+MAX_SHOWN = 30
 
 DateOpt = Annotated[
     str, typer.Option("--date", help="Session date YYYY-MM-DD (exchange calendar).")
@@ -45,7 +50,8 @@ def replay_command(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replay a recorded paper session and print how it differs from the record."""
+    """Replay a recorded paper session and print how it differs from the record (with the
+    settings the account recorded, unless --config is given)."""
     from papertrade.backtest.replay import replay_session
     from warehouse.connection import connect
 
@@ -56,6 +62,8 @@ def replay_command(
         settings = settings.model_copy(update={"account": account})
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
+        if config is None:
+            settings = _recorded_settings(conn, settings)
         report = replay_session(conn, settings, day)
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
@@ -72,6 +80,19 @@ def replay_command(
         raise typer.Exit(1)
 
 
+def _recorded_settings(conn: Any, settings: Settings) -> Settings:
+    """The settings the account recorded when it opened, so that the audit compares the
+    code with the record; `--config` replays with other settings instead, to see what they
+    would have changed. Only the warehouse location is taken from the command line."""
+    row = conn.execute(
+        "SELECT config_json FROM accounts WHERE account_id = ?", [settings.account.id]
+    ).fetchone()
+    if row is None or not row[0]:
+        return settings
+    recorded = Settings.model_validate_json(row[0])
+    return recorded.model_copy(update={"warehouse": settings.warehouse})
+
+
 def _parse_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -85,7 +106,9 @@ def _print_differences(differences: Sequence[Difference], account_id: str, day: 
     table = Table(title=f"replay of {account_id}, session {day}: {len(differences)} differences")
     for column in ("kind", "key", "field", "recorded", "replayed"):
         table.add_column(column, overflow="fold")
-    for d in differences:
+    for d in differences[:MAX_SHOWN]:
         row = d.as_dict()
         table.add_row(*(str(row[c]) for c in ("kind", "key", "field", "recorded", "replayed")))
     console.print(table)
+    if len(differences) > MAX_SHOWN:
+        console.print(f"... and {len(differences) - MAX_SHOWN} more (--json lists them all)")

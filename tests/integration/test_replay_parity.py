@@ -312,3 +312,17 @@ def test_cli_bad_input_exits_2(recorded: Recorded, args: list[str], message: str
 
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_cli_without_config_replays_with_the_settings_the_account_recorded(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the defaults (another strategy) and an override would trade differently: the recorded
+    # settings win unless --config names other ones
+    monkeypatch.setenv("PAPERTRADE_STRATEGY__PARAMS", '{"fast": 3, "slow": 9, "qty": 7}')
+    db = str(recorded.settings.warehouse.path)
+
+    result = runner.invoke(app, ["replay", "--date", DAY_ONE.isoformat(), "--db", db])
+
+    assert result.exit_code == 0, result.output
+    assert "no differences" in result.stdout
