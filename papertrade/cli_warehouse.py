@@ -53,10 +53,14 @@ def _cell(value: Any) -> str:
     """Tables show money-like floats to the cent-and-a-bit (six significant decimals at
     most), so float noise such as -384.9999999999958 reads as -385.0; JSON and CSV keep
     the stored values."""
+    import pandas as pd  # loaded already: the value comes from a DataFrame
+
     if _missing(value):
         return ""
     if isinstance(value, float):
         return f"{value:,.6f}".rstrip("0").rstrip(".") if value == value else ""
+    if isinstance(value, pd.Timestamp) and value.tzinfo is None and value == value.normalize():
+        return str(value.date())  # a DATE column: DuckDB hands it to pandas as midnight
     return str(value)
 
 
