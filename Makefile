@@ -1,7 +1,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Prefect and GX settings for every command run from here: no telemetry, no progress bars.
+# Prefect settings for every command run from here: no telemetry.
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
