@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from paper_broker.enums import Side
+from paper_broker.quote_columns import quote_columns
 from paper_broker.records import OrderIntent, PortfolioView
 from strategies.errors import StrategyParamError
 
@@ -140,25 +141,7 @@ def quote_prices(quotes: pd.DataFrame, symbols: tuple[str, ...]) -> tuple[np.nda
     column, when present, drops the rows flagged invalid. The price is the mid when both
     sides are positive, else `last`; a symbol without a positive finite price is not
     tradable."""
-    n = len(symbols)
-    if quotes is None or len(quotes) == 0:
-        return np.full(n, np.nan), np.zeros(n, dtype=bool)
-    frame = quotes
-    if "valid" in frame.columns:
-        frame = frame[frame["valid"].to_numpy(dtype=bool)]
-    keys = frame["symbol"] if "symbol" in frame.columns else frame.index
-    # position of each wanted symbol in the quotes (-1: no quote); the last duplicate wins
-    where = {s: i for i, s in enumerate(keys.tolist())}
-    rows = np.fromiter((where.get(s, -1) for s in symbols), dtype=np.intp, count=n)
-    found = rows >= 0
-
-    def col(name: str) -> np.ndarray:
-        out = np.full(n, np.nan)
-        if name in frame.columns:
-            out[found] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)[rows[found]]
-        return out
-
-    bid, ask, last = col("bid"), col("ask"), col("last")
+    bid, ask, last = quote_columns(quotes, symbols)
     two_sided = (bid > 0) & (ask > 0)
     prices = np.where(two_sided, (bid + ask) / 2.0, last)
     tradable = np.isfinite(prices) & (prices > 0)

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from paper_broker.enums import Side, TradingState
+from paper_broker.quote_columns import quote_columns
 from paper_broker.records import OrderIntent, PortfolioView, Rejection
 from paper_broker.risk import batch as rb
 from paper_broker.risk.batch import (
@@ -111,32 +112,6 @@ def flatten_intents(portfolio: PortfolioView) -> list[OrderIntent]:
     ]
 
 
-def _quote_columns(
-    quotes: pd.DataFrame | None, symbols: Sequence[str]
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """bid, ask, last aligned to `symbols` (NaN where missing). Rows flagged `valid=False`
-    are dropped; the last row of a duplicated symbol wins."""
-    n = len(symbols)
-    nan = np.full(n, np.nan)
-    if quotes is None or len(quotes) == 0:
-        return nan, nan.copy(), nan.copy()
-    frame = quotes
-    if "valid" in frame.columns:
-        frame = frame[frame["valid"].to_numpy(dtype=bool)]
-    keys = frame["symbol"] if "symbol" in frame.columns else frame.index
-    where = {s: i for i, s in enumerate(keys.tolist())}
-    rows = np.fromiter((where.get(s, -1) for s in symbols), dtype=np.intp, count=n)
-    found = rows >= 0
-
-    def col(name: str) -> FloatArray:
-        out = np.full(n, np.nan)
-        if name in frame.columns:
-            out[found] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)[rows[found]]
-        return out
-
-    return col("bid"), col("ask"), col("last")
-
-
 class RiskGuard:
     """Pure pre-trade and portfolio risk checks for one `RiskConfig`. Stateless: everything
     that changes (trading state, counts, the portfolio) is passed in."""
@@ -175,7 +150,7 @@ class RiskGuard:
             net_exposure=portfolio.net_exposure,
             open_order_count=portfolio.open_order_count,
         )
-        bid, ask, last = _quote_columns(quotes, universe)
+        bid, ask, last = quote_columns(quotes, universe)
         verdict = self.check_arrays(
             IntentArrays.of(intents, index), bid, ask, last, account, state,
             orders_this_interval, universe=universe,

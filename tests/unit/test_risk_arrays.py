@@ -15,11 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paper_broker.enums import OrderType, RejectReason, Side, TradingState
+from paper_broker.quote_columns import quote_columns
 from paper_broker.records import OrderIntent, PortfolioView, Rejection
 from paper_broker.risk import RiskConfig, RiskGuard
 from paper_broker.risk.batch import IntentArrays, PortfolioArrays
 from paper_broker.risk.events import RiskEvent, risk_event_id
-from paper_broker.risk.guard import KILL_SWITCH_STRATEGY, RiskDecision, _quote_columns
+from paper_broker.risk.guard import KILL_SWITCH_STRATEGY, RiskDecision
 
 NOW = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
 _QTY_EPS = 1e-9
@@ -53,7 +54,7 @@ def reference_check(
     stop_px = np.fromiter(
         (math.nan if i.stop_price is None else i.stop_price for i in intents), np.float64, n
     )
-    bid, ask, last = _quote_columns(quotes, symbols)
+    bid, ask, last = quote_columns(quotes, symbols)
     two_sided = (bid > 0) & (ask > 0)
     mid = np.where(two_sided, (bid + ask) / 2.0, last)
     has_quote = np.isfinite(mid) & (mid > 0)
@@ -313,7 +314,7 @@ def test_check_arrays_over_a_wide_universe_decides_as_check(
     universe = [*POOL, "EEE", "FFF", "GGG"]
     rnd.shuffle(universe)
     index = {s: i for i, s in enumerate(universe)}
-    bid, ask, last = _quote_columns(quotes, universe)
+    bid, ask, last = quote_columns(quotes, universe)
     account = PortfolioArrays(
         positions=np.array([pv.positions.get(s, 0.0) for s in universe]),
         marks=np.array([pv.marks.get(s, math.nan) for s in universe]),
