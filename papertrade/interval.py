@@ -269,6 +269,7 @@ def build_commit(run: IntervalRun) -> Any:
         gap_intervals=len(run.gap),
         initial_cash=run.settings.account.initial_cash,
         config_json=run.settings.model_dump_json() if run.new_account else None,
+        new_account=run.new_account,
         bars=run.warmup_bars,
         based_on=run.last_committed,
         check_based_on=True,

@@ -131,6 +131,8 @@ class IntervalCommit:
     # land on top of a different one (two runs that raced past the account run lock)
     based_on: datetime | None = None
     check_based_on: bool = False
+    # False when the caller knows the account is registered already: one statement less
+    new_account: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,15 +185,16 @@ def _commit(
             _check_based_on(conn, account, as_of, commit.based_on)
 
         state = commit.state
-        conn.execute(
-            "INSERT INTO accounts VALUES (?, ?, ?, 'paper', ?) ON CONFLICT DO NOTHING",
-            [
-                account,
-                as_of,
-                commit.initial_cash if commit.initial_cash is not None else state.initial_cash,
-                commit.config_json,
-            ],
-        )
+        if commit.new_account:
+            conn.execute(
+                "INSERT INTO accounts VALUES (?, ?, ?, 'paper', ?) ON CONFLICT DO NOTHING",
+                [
+                    account,
+                    as_of,
+                    commit.initial_cash if commit.initial_cash is not None else state.initial_cash,
+                    commit.config_json,
+                ],
+            )
 
         if commit.bars is not None and not commit.bars.empty:
             bars = commit.bars.assign(account_id=account)
@@ -245,9 +248,9 @@ def _commit(
             stage("trading_state")
 
         valid = quotes["valid"] if "valid" in quotes else pd.Series(True, index=quotes.index)
-        pending = conn.execute(
+        (pending,) = conn.execute(
             "SELECT count(*) FROM alerts WHERE account_id = ? AND status = 'pending'", [account]
-        ).fetchone()
+        ).fetchall()
         summary: dict[str, Any] = {
             "account_id": account,
             "as_of": as_of.isoformat(),
@@ -261,7 +264,7 @@ def _commit(
             "n_risk_events": len(risk),
             "n_alerts": len(alerts),
             "gap_intervals": commit.gap_intervals,
-            "pending_alerts": int(pending[0]) if pending else 0,
+            "pending_alerts": int(pending[0]),
             "cash": equity.cash,
             "equity": equity.equity,
             **commit.extra,
@@ -318,10 +321,12 @@ class StaleState(PapertradeError):
 def _check_based_on(
     conn: duckdb.DuckDBPyConnection, account: str, as_of: datetime, based_on: datetime | None
 ) -> None:
-    row = conn.execute(
+    # fetchall, not fetchone: DuckDB keeps a result open until a fetch comes back empty, and
+    # an open result refuses the `register` of the next table's rows
+    (row,) = conn.execute(
         "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
-    ).fetchone()
-    latest = row[0] if row else None
+    ).fetchall()
+    latest = row[0]
     expected = _utc(based_on) if based_on is not None else None
     if (latest is None) != (expected is None) or (latest is not None and _utc(latest) != expected):
         raise StaleState(account, as_of, expected, latest)

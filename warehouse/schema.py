@@ -285,14 +285,16 @@ CREATE TABLE IF NOT EXISTS schema_version (
 
 def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     """The file's schema version; 0 for a file without `schema_version` (empty or new)."""
-    exists = conn.execute(
+    # fetchall: a fetchone leaves DuckDB's result open, and an open result refuses the next
+    # `register` on the connection that `connect` hands out
+    ((exists,),) = conn.execute(
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_name = 'schema_version' AND table_schema = 'main'"
-    ).fetchone()
-    if not exists or exists[0] == 0:
+    ).fetchall()
+    if exists == 0:
         return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-    return int(row[0]) if row else 0
+    ((version,),) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()
+    return int(version)
 
 
 def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:

@@ -163,3 +163,18 @@ def test_polling_readers_do_not_starve_a_writer(tmp_path: Path) -> None:
 
     assert result.committed
     assert all(p.returncode == 0 for p in pollers)
+
+
+def test_a_connection_to_an_existing_file_takes_a_frame_at_once(tmp_path: Path) -> None:
+    # DuckDB refuses `register` while a result is still open on the connection
+    import pandas as pd
+
+    db = tmp_path / "w.duckdb"
+    with connect(db):
+        pass
+
+    with connect(db) as conn:
+        conn.register("incoming", pd.DataFrame({"a": [1]}))
+        rows = conn.execute("SELECT a FROM incoming").fetchall()
+
+    assert rows == [(1,)]
