@@ -3,8 +3,8 @@ metrics) and the `sweep` flow (one task per parameter set, ranked and stored).
 
 Both wrap the same engine as `papertrade backtest`. In a sweep the flow loads the bars once
 and hands them to each task (see `_shared`: in `quote` for threads; the process and Dask
-runners pickle them). A task is
-a whole backtest; tasks never touch DuckDB: the flow writes the ranked table at the end.
+runners pickle them). A task is a whole backtest; tasks never touch DuckDB: the flow writes
+the ranked table at the end.
 """
 
 from __future__ import annotations
