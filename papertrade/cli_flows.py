@@ -104,8 +104,9 @@ def eod(
 
     settings = settings_from(config, db)
     day = parse_session_date(session_date) if session_date is not None else None
-    if not Path(settings.warehouse.path).is_file():
-        raise UserError(f"no warehouse at {settings.warehouse.path}: nothing to report on")
+    from papertrade.end_of_day import check_account
+
+    check_account(settings)
     _quiet_prefect()
     from flows.end_of_day import end_of_day
 

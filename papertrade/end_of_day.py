@@ -260,9 +260,22 @@ def open_day(
     if session is None:
         shown = session_date.isoformat() if session_date else "the last two weeks"
         return {"account_id": account, "status": "no_session", "detail": f"no session {shown}"}
-    if not Path(settings.warehouse.path).is_file():
-        raise UserError(f"no warehouse at {settings.warehouse.path}")
+    check_account(settings)
     return calendar, session
+
+
+def check_account(settings: Settings) -> None:
+    """A report needs a warehouse that knows the account; a typo must not write a report
+    for an account that never traded."""
+    from warehouse.connection import connect
+
+    db, account = settings.warehouse.path, settings.account.id
+    if not Path(db).is_file():
+        raise UserError(f"no warehouse at {db}: nothing to report on")
+    with connect(db, read_only=True) as conn:
+        known = conn.execute("SELECT 1 FROM accounts WHERE account_id = ?", [account]).fetchall()
+    if not known:
+        raise UserError(f"unknown account in {db}: {account}")
 
 
 def run_end_of_day(

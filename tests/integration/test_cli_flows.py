@@ -104,3 +104,21 @@ def test_missing_provider_keys_are_named_before_anything_runs(
     assert result.exit_code == 2
     assert "POLYGON_API_KEY" in result.output
     assert not db.exists()
+
+
+def test_eod_for_an_unknown_account_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse.commit import commit_interval
+    from warehouse.testing import make_commit
+
+    db = tmp_path / "pt.duckdb"
+    commit_interval(db, make_commit(n=1))
+    before = db.read_bytes()
+    monkeypatch.setenv("PAPERTRADE_ACCOUNT__ID", "nobody")
+
+    result = _invoke("eod", "--date", "2026-11-24", "--db", str(db))
+
+    assert result.exit_code == 2, result.output
+    assert "unknown account" in result.output
+    assert db.read_bytes() == before
