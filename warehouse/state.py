@@ -2,8 +2,8 @@
 
 The interval marker's `state_json` holds cash, realized P&L, id counters, marks and which
 orders were open; positions come from that interval's `positions` snapshot, open orders from
-`orders` (their latest state), and the client order id index from every order the account
-ever placed (each order is written in the interval that created it).
+`orders` (their latest state), and the client order id index from the orders of the last
+day and every open one (each order is written in the interval that created it).
 
 With `before`, the state is the one that stood before that instant (the last interval
 committed earlier): what a replay of a recorded session starts from. The `orders` table holds
@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -27,6 +27,12 @@ from paper_broker.errors import StateRestoreError
 from paper_broker.records import BrokerState, Order, PositionRecord
 from warehouse.commit import TABLE_HELD_FIELDS
 from warehouse.frames import ORDER_COLUMNS
+
+# The client order id index only has to recognise an id submitted again, and ids embed the
+# time of their interval, so a retry can only repeat ids of the interval being retried: the
+# orders of the last day and every open order cover it with room to spare. The whole history
+# would make each interval's load grow with the account's age.
+CLIENT_ID_HORIZON = timedelta(days=1)
 
 
 def load_broker_state(
@@ -40,28 +46,37 @@ def load_broker_state(
     Raises `StateRestoreError` when the tables disagree with the marker (an open order or a
     position it names is missing): restoring half a broker would trade on a wrong book."""
     bound = "" if before is None else "AND as_of < ? "
-    row = conn.execute(
-        "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND state_json IS NOT NULL "
-        f"{bound}ORDER BY as_of DESC LIMIT 1",
-        [account_id] if before is None else [account_id, before],
-    ).fetchone()
-    if row is None:
+    # find the interval by its time first, then read its state: a filter or sort that
+    # touches `state_json` would read every interval's state, which grows with the account
+    rows = conn.execute(
+        "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = ("
+        f"SELECT max(as_of) FROM intervals WHERE account_id = ? {bound})",
+        [account_id, account_id] if before is None else [account_id, account_id, before],
+    ).fetchall()
+    if not rows or rows[0][1] is None:
         return None
-    as_of, raw = row
+    as_of, raw = rows[0]
     saved = json.loads(raw)
 
     positions = _positions(conn, account_id, as_of, saved["position_symbols"])
     open_orders = _orders(conn, account_id, saved["open_order_ids"])
     if before is not None:
         open_orders = _as_of(conn, account_id, open_orders, as_of)
-    created = "" if before is None else "AND created_at <= ? "
-    client_ids = dict(
-        conn.execute(
-            f"SELECT client_order_id, order_id FROM orders WHERE account_id = ? {created}"
-            "ORDER BY created_at, order_id",
-            [account_id] if before is None else [account_id, as_of],
-        ).fetchall()
-    )
+    created = "" if before is None else "AND created_at <= $as_of "
+    rows = conn.execute(
+        "SELECT client_order_id, order_id, created_at FROM orders "
+        f"WHERE account_id = $a AND created_at >= $since {created}"
+        "UNION SELECT client_order_id, order_id, created_at FROM orders "
+        "WHERE account_id = $a AND list_contains($open, order_id) "
+        "ORDER BY created_at, order_id",
+        {
+            "a": account_id,
+            "since": as_of - CLIENT_ID_HORIZON,
+            "open": saved["open_order_ids"],
+            **({} if before is None else {"as_of": as_of}),
+        },
+    ).fetchall()
+    client_ids = {cid: oid for cid, oid, _ in rows}
     known = {f.name for f in dataclasses.fields(BrokerState)} - TABLE_HELD_FIELDS
     scalars = {k: v for k, v in saved.items() if k in known}
     scalars["as_of"] = datetime.fromisoformat(saved["as_of"]) if saved.get("as_of") else None
