@@ -184,3 +184,27 @@ def test_a_second_state_change_at_the_same_instant_writes_nothing(tmp_path: Path
         n = conn.execute("SELECT count(*) FROM alerts").fetchone()
 
     assert n == (1,)
+
+
+def test_the_client_id_index_covers_recent_and_open_orders_only(tmp_path: Path) -> None:
+    # ids embed their interval's time, so old ones can never come back; loading every id the
+    # account ever used would make each interval slower than the last
+    db = tmp_path / "w.duckdb"
+    old = make_commit(n=2)
+    recent = make_commit(T0 + timedelta(days=3), n=2, first_id=10)
+    commit_interval(db, old)
+    commit_interval(db, dataclasses.replace(recent, state=dataclasses.replace(
+        recent.state, open_orders=[*old.state.open_orders, *recent.state.open_orders]
+    )))  # fmt: skip
+
+    with connect(db) as conn:
+        state = load_broker_state(conn, "paper")
+
+    assert state is not None
+    ids = set(state.client_order_ids)
+    assert {o.client_order_id for o in recent.orders} <= ids
+    assert {o.client_order_id for o in old.state.open_orders} <= ids
+    closed_old = {o.client_order_id for o in old.orders} - {
+        o.client_order_id for o in old.state.open_orders
+    }
+    assert closed_old and not (closed_old & ids)
