@@ -352,17 +352,21 @@ def insert_frame(
     frame: pd.DataFrame,
     columns: Sequence[str] | None = None,
     conflict: str = "ON CONFLICT DO NOTHING",
+    *,
+    replace: bool = False,
 ) -> None:
     """One set-based `INSERT ... BY NAME SELECT` of `frame` into `table`; `columns` limits
-    the frame to the table's columns. Empty frames write nothing."""
+    the frame to the table's columns; `replace` overwrites rows with the same key instead
+    (`conflict` is then ignored). Empty frames write nothing."""
     if frame.empty:
         return
     if columns is not None:
         frame = frame[[c for c in frame.columns if c in columns]]
     view = f"_incoming_{table}"
     conn.register(view, frame)
+    verb, tail = ("INSERT OR REPLACE", "") if replace else ("INSERT", conflict)
     try:
-        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view} {conflict}")
+        conn.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {view} {tail}")
     finally:
         # after a failed statement the transaction is aborted and refuses even this; the
         # next register of the same name replaces the view anyway

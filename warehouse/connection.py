@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -91,16 +92,9 @@ def connect(
 
 def _open_writer(db_path: Path, backoff: Backoff, timeout: float) -> duckdb.DuckDBPyConnection:
     while True:
-        try:
-            conn = duckdb.connect(str(db_path))
-        except duckdb.IOException as exc:
-            if not _is_lock_conflict(exc):
-                raise
-            if not backoff.sleep():
-                raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
-            continue
-        conn.execute("SET TimeZone = 'UTC'")
-        return conn
+        conn = _try_connect(db_path, backoff, timeout)
+        if conn is not None:
+            return conn
 
 
 def _open_reader(
@@ -110,18 +104,29 @@ def _open_reader(
     while True:
         if not pass_reader_gate(db_path, backoff):
             raise WarehouseBusy(db_path, timeout, "a writer holds the intent lock")
-        try:
-            conn = duckdb.connect(str(db_path), read_only=True, config=config)
-        except duckdb.IOException as exc:
-            if not _is_lock_conflict(exc):
-                raise
-            if not backoff.sleep():
-                raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
+        conn = _try_connect(db_path, backoff, timeout, read_only=True, config=config)
+        if conn is None:
             continue
-        conn.execute("SET TimeZone = 'UTC'")
         if not external_access:
             conn.execute("SET lock_configuration = true")
         return conn
+
+
+def _try_connect(
+    db_path: Path, backoff: Backoff, timeout: float, **options: Any
+) -> duckdb.DuckDBPyConnection | None:
+    """One attempt at DuckDB's own file lock: the connection, or None after a backoff pause
+    when another process holds the file; `WarehouseBusy` once the time is up."""
+    try:
+        conn = duckdb.connect(str(db_path), **options)
+    except duckdb.IOException as exc:
+        if not _is_lock_conflict(exc):
+            raise
+        if not backoff.sleep():
+            raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
+        return None
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
 
 
 def _migrate(conn: duckdb.DuckDBPyConnection, db_path: Path) -> None:

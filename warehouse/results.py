@@ -7,7 +7,6 @@ replaces the previous run entirely, so a reader sees either the old run or the n
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -68,18 +67,7 @@ def _replace(
     conn: duckdb.DuckDBPyConnection, table: str, rows: Rows, columns: Sequence[str]
 ) -> int:
     frame = rows_frame(rows)
-    if frame.empty:
-        return 0
-    frame = frame[[c for c in frame.columns if c in columns]]
-    view = f"_incoming_{table}"
-    conn.register(view, frame)
-    try:
-        conn.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM {view}")
-    finally:
-        # after a failed statement the transaction is aborted and refuses even this; the
-        # next register of the same name replaces the view anyway
-        with contextlib.suppress(duckdb.TransactionException):
-            conn.unregister(view)
+    insert_frame(conn, table, frame, columns, replace=True)
     return len(frame)
 
 
