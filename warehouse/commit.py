@@ -8,15 +8,18 @@ trace of the interval, one killed after it leaves all of it.
 
 Exactly once: the marker is checked inside the same transaction, and an interval already
 committed is a no-op that returns the summary stored with it. Primary keys enforce it a
-second time: quotes, fills, positions, equity, risk events and alerts are inserted with
-`ON CONFLICT DO NOTHING`, orders are upserted to their latest state by `order_id`.
+second time: every row the interval writes is keyed by the interval (its time, or ids
+derived from it and the broker's sequences), so a second copy of any of them violates a key
+and rolls the whole transaction back instead of being dropped unseen. Orders placed before
+this interval are the only rows that exist already: they are upserted to their latest state.
 
-Writes are set-based: each table gets one `INSERT ... SELECT` from a registered DataFrame.
+Writes are set-based: each table gets one `INSERT ... SELECT` from an Arrow table or a
+DataFrame that DuckDB scans in place. Per statement, `ON CONFLICT` costs DuckDB more than
+inserting 500 rows, so it is kept for the rows that can legitimately exist.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import time
@@ -29,6 +32,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from paper_broker.enums import TradingState
 from paper_broker.records import BrokerState, Fill, Order, PositionRecord
@@ -36,9 +40,9 @@ from papertrade.errors import PapertradeError
 from warehouse.connection import DEFAULT_TIMEOUT, connect
 from warehouse.frames import (
     ORDER_COLUMNS,
-    fills_frame,
-    orders_frame,
-    positions_frame,
+    fills_table,
+    orders_table,
+    position_marks_table,
     rows_frame,
     utc_series,
 )
@@ -131,8 +135,6 @@ class IntervalCommit:
     # land on top of a different one (two runs that raced past the account run lock)
     based_on: datetime | None = None
     check_based_on: bool = False
-    # False when the caller knows the account is registered already: one statement less
-    new_account: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,23 +173,33 @@ def _commit(
     stage = on_stage or (lambda name: None)
     started = time.perf_counter()
     account, as_of = commit.account_id, _utc(commit.as_of)
+    key = {"account": account, "as_of": as_of}
     conn.execute("BEGIN TRANSACTION")
     try:
-        done = conn.execute(
-            "SELECT summary_json FROM intervals WHERE account_id = ? AND as_of = ?",
-            [account, as_of],
-        ).fetchone()
-        if done is not None:
+        # one round trip for what the commit must know before it writes
+        ((done, summary_json, latest, pending, registered),) = conn.execute(
+            """
+            SELECT
+                (SELECT count(*) FROM intervals WHERE account_id = $account AND as_of = $as_of),
+                (SELECT summary_json FROM intervals
+                 WHERE account_id = $account AND as_of = $as_of),
+                (SELECT max(as_of) FROM intervals WHERE account_id = $account),
+                (SELECT count(*) FROM alerts WHERE account_id = $account AND status = 'pending'),
+                (SELECT count(*) FROM accounts WHERE account_id = $account)
+            """,
+            key,
+        ).fetchall()
+        if done:
             conn.execute("ROLLBACK")
-            return CommitResult(False, json.loads(done[0]) if done[0] else {})
+            return CommitResult(False, json.loads(summary_json) if summary_json else {})
 
         if commit.check_based_on:
-            _check_based_on(conn, account, as_of, commit.based_on)
+            _check_based_on(account, as_of, commit.based_on, latest)
 
         state = commit.state
-        if commit.new_account:
+        if not registered:
             conn.execute(
-                "INSERT INTO accounts VALUES (?, ?, ?, 'paper', ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO accounts VALUES (?, ?, ?, 'paper', ?)",
                 [
                     account,
                     as_of,
@@ -202,27 +214,26 @@ def _commit(
             insert_frame(conn, "bars", bars, BAR_COLUMNS)
             stage("bars")
 
-        quotes = _quotes(commit.quotes, account, as_of)
-        insert_frame(conn, "quotes", quotes, QUOTE_COLUMNS)
+        quotes = _quotes(commit.quotes)
+        _insert(conn, "quotes", quotes, "*, $account AS account_id, $as_of AS as_of", key)
         stage("quotes")
 
-        orders = orders_frame([*commit.orders, *state.open_orders])
-        upsert_orders(conn, orders)
+        orders = orders_table([*commit.orders, *state.open_orders])
+        _write_orders(conn, orders, as_of)
         stage("orders")
 
-        insert_frame(conn, "fills", fills_frame(commit.fills))
+        _insert(conn, "fills", fills_table(commit.fills))
         stage("fills")
 
         positions = commit.positions if commit.positions is not None else state.positions
-        insert_frame(conn, "positions", positions_frame(account, as_of, positions))
+        _insert(conn, "positions", position_marks_table(positions), _POSITION_SNAPSHOT, key)
         stage("positions")
 
         equity = commit.equity or EquityRow.from_state(state, as_of)
-        # one row: a parameterised INSERT costs a third of registering a frame
+        # one row: a parameterised INSERT costs a third of scanning a frame
         conn.execute(
             "INSERT INTO equity (account_id, ts, cash, positions_value, equity, gross_exposure,"
-            " net_exposure, realized_pnl, unrealized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
+            " net_exposure, realized_pnl, unrealized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 account, _utc(equity.ts), equity.cash, equity.positions_value, equity.equity,
                 equity.gross_exposure, equity.net_exposure, equity.realized_pnl,
@@ -232,11 +243,11 @@ def _commit(
         stage("equity")
 
         risk = _with_ids(rows_frame(commit.risk_events), account, as_of, "event_id", "ts", "risk")
-        insert_frame(conn, "risk_events", risk, RISK_EVENT_COLUMNS)
+        insert_frame(conn, "risk_events", risk, RISK_EVENT_COLUMNS, conflict="")
         stage("risk_events")
 
         alerts = alerts_frame(rows_frame(commit.alerts), account, as_of)
-        insert_frame(conn, "alerts", alerts, ALERT_COLUMNS)
+        insert_frame(conn, "alerts", alerts, ALERT_COLUMNS, conflict="")
         stage("alerts")
 
         if commit.trading_state is not None:
@@ -247,24 +258,22 @@ def _commit(
             )
             stage("trading_state")
 
-        valid = quotes["valid"] if "valid" in quotes else pd.Series(True, index=quotes.index)
-        (pending,) = conn.execute(
-            "SELECT count(*) FROM alerts WHERE account_id = ? AND status = 'pending'", [account]
-        ).fetchall()
+        if not alerts.empty:
+            pending += int((alerts["status"] == "pending").sum())
         summary: dict[str, Any] = {
             "account_id": account,
             "as_of": as_of.isoformat(),
             "status": commit.status,
-            "n_quotes": len(quotes),
-            "n_valid_quotes": int(valid.fillna(False).astype(bool).sum()),
-            "n_orders": len(orders),
+            "n_quotes": quotes.num_rows,
+            "n_valid_quotes": _count_valid(quotes),
+            "n_orders": orders.num_rows,
             "n_fills": len(commit.fills),
             "n_rejections": commit.n_rejections,
             "n_positions": len(positions),
             "n_risk_events": len(risk),
             "n_alerts": len(alerts),
             "gap_intervals": commit.gap_intervals,
-            "pending_alerts": int(pending[0]),
+            "pending_alerts": pending,
             "cash": equity.cash,
             "equity": equity.equity,
             **commit.extra,
@@ -295,6 +304,9 @@ def _commit(
         )
         stage("interval")
         conn.execute("COMMIT")
+    except duckdb.ConstraintException as exc:
+        conn.execute("ROLLBACK")
+        raise DuplicateRows(account, as_of, exc) from exc
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -302,10 +314,80 @@ def _commit(
     return CommitResult(True, summary)
 
 
+# A position snapshot from `position_marks_table`, valued in the same statement.
+_POSITION_SNAPSHOT = (
+    "$account AS account_id, $as_of AS ts, symbol, quantity, avg_cost, market_price, "
+    "quantity * market_price AS market_value, "
+    "quantity * (market_price - avg_cost) AS unrealized_pnl, realized_pnl"
+)
+
+
+def _insert(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: pa.Table,
+    select: str = "*",
+    params: Mapping[str, Any] | None = None,
+    tail: str = "",
+) -> None:
+    """One `INSERT ... BY NAME SELECT` from `rows`, which DuckDB finds by the local name
+    (a replacement scan: nothing to register or unregister). Empty tables write nothing."""
+    if rows.num_rows == 0:
+        return
+    incoming_rows = rows  # noqa: F841 (read by DuckDB's replacement scan)
+    conn.execute(
+        f"INSERT INTO {table} BY NAME SELECT {select} FROM incoming_rows {tail}", params
+    )
+
+
+def _write_orders(conn: duckdb.DuckDBPyConnection, orders: pa.Table, as_of: datetime) -> None:
+    """Orders created in this interval are new rows; older ones (resting orders that moved
+    or stayed open) are upserted to their latest state, in a second statement only when
+    there are any. A different order reusing a client order id violates
+    UNIQUE(account_id, client_order_id) and raises."""
+    if orders.num_rows == 0:
+        return
+    created = orders.column("created_at").to_numpy(zero_copy_only=False)
+    older = created < np.datetime64(as_of.replace(tzinfo=None), "us")
+    if not older.any():
+        _insert(conn, "orders", orders)
+        return
+    if not older.all():
+        _insert(conn, "orders", orders.filter(pa.array(~older)))
+    upsert_orders(conn, orders.filter(pa.array(older)))
+
+
+def _count_valid(quotes: pa.Table) -> int:
+    if "valid" not in quotes.column_names:
+        return quotes.num_rows
+    return int(quotes.column("valid").fill_null(False).to_numpy(zero_copy_only=False).sum())
+
+
+def _check_based_on(
+    account: str, as_of: datetime, based_on: datetime | None, latest: datetime | None
+) -> None:
+    expected = _utc(based_on) if based_on is not None else None
+    if (latest is None) != (expected is None) or (latest is not None and _utc(latest) != expected):
+        raise StaleState(account, as_of, expected, latest)
+
+
 # BrokerState fields the tables hold: positions in `positions`, orders (and so the client
 # order id index) in `orders`. Every other field goes to `state_json`, so a scalar the broker
 # adds later is persisted without a schema change.
 TABLE_HELD_FIELDS = frozenset({"positions", "open_orders", "client_order_ids"})
+
+
+class DuplicateRows(PapertradeError):
+    """The interval carries a row an earlier interval committed (a fill, an order or an
+    alert id the broker handed out before): the broker state it was built on is not the one
+    the warehouse holds. Nothing was written."""
+
+    def __init__(self, account_id: str, as_of: datetime, cause: Exception) -> None:
+        first_line = str(cause).splitlines()[0]
+        super().__init__(
+            f"interval {as_of.isoformat()} of {account_id} repeats committed rows "
+            f"({first_line}); nothing written"
+        )
 
 
 class StaleState(PapertradeError):
@@ -316,20 +398,6 @@ class StaleState(PapertradeError):
             f"interval {as_of.isoformat()} of {account_id} was built on {expected}, "
             f"but the last committed interval is {found}; nothing written"
         )
-
-
-def _check_based_on(
-    conn: duckdb.DuckDBPyConnection, account: str, as_of: datetime, based_on: datetime | None
-) -> None:
-    # fetchall, not fetchone: DuckDB keeps a result open until a fetch comes back empty, and
-    # an open result refuses the `register` of the next table's rows
-    (row,) = conn.execute(
-        "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
-    ).fetchall()
-    latest = row[0]
-    expected = _utc(based_on) if based_on is not None else None
-    if (latest is None) != (expected is None) or (latest is not None and _utc(latest) != expected):
-        raise StaleState(account, as_of, expected, latest)
 
 
 def state_json(state: BrokerState) -> str:
@@ -362,16 +430,9 @@ def insert_frame(
         return
     if columns is not None:
         frame = frame[[c for c in frame.columns if c in columns]]
-    view = f"_incoming_{table}"
-    conn.register(view, frame)
+    incoming_frame = frame  # noqa: F841 (read by DuckDB's replacement scan)
     verb, tail = ("INSERT OR REPLACE", "") if replace else ("INSERT", conflict)
-    try:
-        conn.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {view} {tail}")
-    finally:
-        # after a failed statement the transaction is aborted and refuses even this; the
-        # next register of the same name replaces the view anyway
-        with contextlib.suppress(duckdb.TransactionException):
-            conn.unregister(view)
+    conn.execute(f"{verb} INTO {table} BY NAME SELECT * FROM incoming_frame {tail}")
 
 
 _ORDER_UPDATES = ", ".join(
@@ -381,14 +442,13 @@ _ORDER_UPDATES = ", ".join(
 )
 
 
-def upsert_orders(conn: duckdb.DuckDBPyConnection, orders: pd.DataFrame) -> None:
-    """Insert new orders and move changed ones to their latest state. A different order
-    reusing a client order id violates UNIQUE(account_id, client_order_id) and raises."""
-    insert_frame(
+def upsert_orders(conn: duckdb.DuckDBPyConnection, orders: pa.Table) -> None:
+    """Insert new orders and move changed ones to their latest state."""
+    _insert(
         conn,
         "orders",
         orders,
-        conflict=f"ON CONFLICT (account_id, order_id) DO UPDATE SET {_ORDER_UPDATES}",
+        tail=f"ON CONFLICT (account_id, order_id) DO UPDATE SET {_ORDER_UPDATES}",
     )
 
 
@@ -428,15 +488,23 @@ def _with_ids(
     return out
 
 
-def _quotes(quotes: pd.DataFrame | None, account_id: str, as_of: datetime) -> pd.DataFrame:
+_QUOTE_FIELDS = tuple(c for c in QUOTE_COLUMNS if c not in ("account_id", "as_of"))
+
+
+def _quotes(quotes: pd.DataFrame | None) -> pa.Table:
+    """The interval's cross-section with the `quotes` table's columns, one row per symbol:
+    of a symbol quoted twice, the row validation kept as the candidate (the last)."""
     if quotes is None or quotes.empty:
-        return pd.DataFrame({"symbol": pd.Series([], dtype=object)})
+        return pa.table({"symbol": pa.array([], pa.string())})
     out = quotes.reset_index(drop="symbol" in quotes.columns)
     if "quote_ts" not in out and "timestamp" in out:
         out = out.rename(columns={"timestamp": "quote_ts"})
-    out["account_id"] = account_id
-    out["as_of"] = utc_series([as_of] * len(out))
-    return out
+    if out["symbol"].duplicated().any():
+        out = out.drop_duplicates("symbol", keep="last")
+    # column by column: half the cost of `pa.Table.from_pandas` on the whole frame
+    return pa.table(
+        {c: pa.array(out[c], from_pandas=True) for c in _QUOTE_FIELDS if c in out.columns}
+    )
 
 
 def _utc(ts: datetime) -> datetime:

@@ -1,16 +1,22 @@
-"""Broker records and loose row mappings turned into column-oriented DataFrames for bulk
-writes. One pass over the records per frame; enums become their string values and datetimes
-UTC `datetime64`, the column types DuckDB maps to VARCHAR and TIMESTAMPTZ."""
+"""Broker records and loose row mappings turned into column-oriented frames for bulk writes.
+One pass over the records per column; enums become their string values and datetimes UTC
+microseconds, the column types DuckDB maps to VARCHAR and TIMESTAMPTZ.
+
+The interval commit scans Arrow tables (`*_table`): DuckDB reads them without the per-column
+conversion a pandas scan pays, and building them skips pandas' constructors. Backtests and
+end of day, which post-process their rows, use the pandas frames (`*_frame`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from paper_broker.records import Fill, Order, PositionRecord
 
@@ -37,8 +43,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def utc_series(values: Iterable[datetime | None]) -> pd.Series:
-    """Tz-aware datetimes as a `datetime64[us, UTC]` Series (None -> NaT).
+def _utc_micros(values: Iterable[datetime | None]) -> np.ndarray:
+    """Tz-aware datetimes as `datetime64[us]` in UTC (None -> NaT).
 
     Converted through integer microseconds with a per-call cache: an interval's rows share a
     handful of timestamps, and `pd.to_datetime` on a list of objects costs ~10 us a row."""
@@ -53,32 +59,95 @@ def utc_series(values: Iterable[datetime | None]) -> pd.Series:
         ),
         dtype=np.int64,
     )
-    return pd.Series(micros.view("datetime64[us]")).dt.tz_localize(UTC)
+    return micros.view("datetime64[us]")
 
 
-def _columns(
+def utc_series(values: Iterable[datetime | None]) -> pd.Series:
+    """Tz-aware datetimes as a `datetime64[us, UTC]` Series (None -> NaT)."""
+    return pd.Series(_utc_micros(values)).dt.tz_localize(UTC)
+
+
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+
+def _column_values(
     records: Sequence[Any], names: Sequence[str], times: Sequence[str], floats: Sequence[str]
-) -> pd.DataFrame:
+) -> dict[str, Any]:
+    """Column name -> `datetime64[us]` (UTC) for `times`, float64 with NaN for None for
+    `floats`, a list of plain values otherwise."""
     data: dict[str, Any] = {}
     for name in names:
-        values = [_plain(getattr(r, name)) for r in records]
+        values = list(map(attrgetter(name), records))
         if name in times:
-            data[name] = utc_series(values)
+            data[name] = _utc_micros(values)
         elif name in floats:
-            data[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            data[name] = np.array(values, dtype=np.float64)  # None -> NaN
+        elif any(isinstance(v, Enum) for v in values[:1]):
+            # a column of one enum (None allowed): looked at once, not per cell
+            data[name] = [v if v is None else v.value for v in values]
         else:
-            data[name] = pd.Series(values, dtype=object)
-    return pd.DataFrame(data, columns=list(names))
+            data[name] = [_plain(v) for v in values]
+    return data
+
+
+def _frame(data: dict[str, Any], times: Sequence[str]) -> pd.DataFrame:
+    def column(name: str, values: Any) -> Any:
+        if name in times:
+            return pd.Series(values).dt.tz_localize(UTC)
+        if isinstance(values, np.ndarray):
+            return values
+        return pd.Series(values, dtype=object)
+
+    return pd.DataFrame({n: column(n, v) for n, v in data.items()}, columns=list(data))
+
+
+def _table(data: dict[str, Any], times: Sequence[str]) -> pa.Table:
+    """NaT and NaN become NULL, as they do when DuckDB scans the pandas frame."""
+    return pa.table(
+        {
+            name: pa.array(v, _UTC_MICROS if name in times else None, from_pandas=True)
+            for name, v in data.items()
+        }
+    )
+
+
+def _latest(orders: Sequence[Order]) -> list[Order]:
+    """The latest state of each `order_id` (the last one given wins)."""
+    return list({o.order_id: o for o in orders}.values())
 
 
 def orders_frame(orders: Sequence[Order]) -> pd.DataFrame:
-    """One row per order, the latest state of each `order_id` (the last one given wins)."""
-    latest = list({o.order_id: o for o in orders}.values())
-    return _columns(latest, ORDER_COLUMNS, _ORDER_TIMES, _ORDER_FLOATS)
+    """One row per order, the latest state of each `order_id`."""
+    data = _column_values(_latest(orders), ORDER_COLUMNS, _ORDER_TIMES, _ORDER_FLOATS)
+    return _frame(data, _ORDER_TIMES)
+
+
+def orders_table(orders: Sequence[Order]) -> pa.Table:
+    """`orders_frame` as an Arrow table."""
+    data = _column_values(_latest(orders), ORDER_COLUMNS, _ORDER_TIMES, _ORDER_FLOATS)
+    return _table(data, _ORDER_TIMES)
 
 
 def fills_frame(fills: Sequence[Fill]) -> pd.DataFrame:
-    return _columns(fills, FILL_COLUMNS, ("ts",), _FILL_FLOATS)
+    return _frame(_column_values(fills, FILL_COLUMNS, ("ts",), _FILL_FLOATS), ("ts",))
+
+
+def fills_table(fills: Sequence[Fill]) -> pa.Table:
+    return _table(_column_values(fills, FILL_COLUMNS, ("ts",), _FILL_FLOATS), ("ts",))
+
+
+def position_marks_table(positions: Sequence[PositionRecord]) -> pa.Table:
+    """What a position snapshot is made of: symbol, signed quantity, average cost, market
+    price and realized P&L. The commit adds the account, the time and the valuations."""
+    return pa.table(
+        {
+            "symbol": pa.array([p.symbol for p in positions], pa.string()),
+            "quantity": pa.array([p.quantity for p in positions], pa.float64()),
+            "avg_cost": pa.array([p.avg_cost for p in positions], pa.float64()),
+            "market_price": pa.array([p.market_price for p in positions], pa.float64()),
+            "realized_pnl": pa.array([p.realized_pnl for p in positions], pa.float64()),
+        }
+    )
 
 
 def positions_frame(
