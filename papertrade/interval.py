@@ -133,15 +133,11 @@ def open_run(
         }
     strategy = load_strategy(settings.strategy.name, settings.strategy.params)
     with _borrowed(settings, conn) as db:
-        done = db.execute(
-            "SELECT summary_json FROM intervals WHERE account_id = ? AND as_of = ?",
-            [account, as_of],
-        ).fetchone()
-        if done is not None:
-            summary = json.loads(done[0]) if done[0] else {}
-            return {**summary, "status": IntervalStatus.ALREADY_COMMITTED}
-        loaded = _load(db, settings, as_of, session)
-    state, trading_state, start_equity, peak, history, prev_mids, last = loaded
+        marks = load_account_marks(db, account, as_of, session, settings.account.initial_cash)
+        if marks.committed_summary is not None:
+            return {**marks.committed_summary, "status": IntervalStatus.ALREADY_COMMITTED}
+        state, history, prev_mids = _load(db, settings, as_of, marks)
+    last = marks.last_before
     config = broker_config_from_settings(settings)
     symbols = settings.universe.symbols
     if state is None:
@@ -163,9 +159,9 @@ def open_run(
         is_last_of_session=is_last,
         broker=broker,
         strategy=strategy,
-        trading_state=trading_state,
-        session_start_equity=start_equity,
-        peak_equity=peak,
+        trading_state=marks.trading_state,
+        session_start_equity=marks.session_start_equity,
+        peak_equity=marks.peak_equity,
         history=history,
         previous_mids=prev_mids,
         last_committed=last,
@@ -192,8 +188,15 @@ def run_strategy(run: IntervalRun) -> list[OrderIntent]:
     assert run.quotes is not None
     _resting_fills(run)
     valid = run.quotes[run.quotes["valid"]]
-    mids = valid.set_index("symbol")[["bid", "ask"]].mean(axis=1)
-    history = _merge_history(run.history, pd.DataFrame([mids], index=[run.as_of]), None)
+    # the mids as one row, built from a 2-D array: a DataFrame of a list of Series costs
+    # pandas a conversion per symbol
+    mids = (valid["bid"].to_numpy() + valid["ask"].to_numpy()) / 2
+    latest = pd.DataFrame(
+        mids[np.newaxis, :],
+        index=pd.DatetimeIndex([run.as_of]),
+        columns=pd.Index(valid["symbol"].to_numpy(), name="symbol"),
+    )
+    history = _merge_history(run.history, latest, None)
     intents = run.strategy.generate(history, valid, run.broker.portfolio_view(), run.as_of)
     run.intents = _numbered(intents, run.account_id, run.as_of)
     return run.intents
@@ -383,35 +386,52 @@ def busy_summary(settings: Settings, as_of: datetime, exc: Exception) -> dict[st
 class AccountMarks:
     """What the guards and the catch-up need from the account's past, as of one interval:
     the last interval committed before it, the latest committed at all, the equity before
-    the session opened, and the equity peak so far (both at least the initial cash)."""
+    the session opened, and the equity peak so far (both at least the account's initial
+    cash); whether this interval is committed already (and its stored summary), and the
+    account's current trading state."""
 
     last_before: datetime | None
     latest: datetime | None
     session_start_equity: float
     peak_equity: float
+    committed_summary: dict[str, Any] | None = None
+    trading_state: TradingState = TradingState.ACTIVE
 
 
 def load_account_marks(
     conn: Any, account_id: str, as_of: datetime, session: Session | None, initial_cash: float
 ) -> AccountMarks:
+    """`initial_cash` stands in for an account that is not registered yet.
+
+    One aggregate per table: DuckDB plans a query of many scalar subqueries several times
+    slower than the same subqueries asked one by one."""
     since = session.open if session is not None else as_of
-    row = conn.execute(
-        """
-        SELECT
-            (SELECT max(as_of) FROM intervals WHERE account_id = $a AND as_of < $as_of),
-            (SELECT max(as_of) FROM intervals WHERE account_id = $a),
-            (SELECT equity FROM equity WHERE account_id = $a AND ts < $since
-             ORDER BY ts DESC LIMIT 1),
-            (SELECT max(equity) FROM equity WHERE account_id = $a AND ts < $as_of)
-        """,
-        {"a": account_id, "as_of": as_of, "since": since},
-    ).fetchone()
-    last, latest, start, peak = row
+    params = {"a": account_id, "as_of": as_of, "since": since}
+
+    def one(sql: str) -> tuple[Any, ...]:
+        (row,) = conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
+        return tuple(row)
+
+    committed, summary, last, latest = one(
+        "SELECT count(*) FILTER (WHERE as_of = $as_of),"
+        " any_value(summary_json) FILTER (WHERE as_of = $as_of),"
+        " max(as_of) FILTER (WHERE as_of < $as_of), max(as_of)"
+        " FROM intervals WHERE account_id = $a"
+    )
+    start, peak = one(
+        "SELECT arg_max(equity, ts) FILTER (WHERE ts < $since),"
+        " max(equity) FILTER (WHERE ts < $as_of) FROM equity WHERE account_id = $a"
+    )
+    (initial,) = one("SELECT max(initial_cash) FROM accounts WHERE account_id = $a")
+    (trading,) = one("SELECT arg_max(state, ts) FROM trading_state WHERE account_id = $a")
+    initial = float(initial) if initial is not None else initial_cash
     return AccountMarks(
         last_before=last.astimezone(UTC) if last is not None else None,
         latest=latest.astimezone(UTC) if latest is not None else None,
-        session_start_equity=float(start) if start is not None else initial_cash,
-        peak_equity=max(float(peak) if peak is not None else initial_cash, initial_cash),
+        session_start_equity=float(start) if start is not None else initial,
+        peak_equity=max(float(peak) if peak is not None else initial, initial),
+        committed_summary=(json.loads(summary) if summary else {}) if committed else None,
+        trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
     )
 
 
@@ -425,32 +445,19 @@ def previous_mids(history: pd.DataFrame, last: datetime | None) -> dict[str, flo
 
 
 def _load(
-    conn: Any, settings: Settings, as_of: datetime, session: Session | None
-) -> tuple[Any, TradingState, float, float, pd.DataFrame, dict[str, float], datetime | None]:
+    conn: Any, settings: Settings, as_of: datetime, marks: AccountMarks
+) -> tuple[Any, pd.DataFrame, dict[str, float]]:
     from warehouse.state import load_broker_state
-    from warehouse.trading_state import get_trading_state
 
     account = settings.account.id
-    state = load_broker_state(conn, account)
-    initial = state.initial_cash if state is not None else settings.account.initial_cash
-    marks = load_account_marks(conn, account, as_of, session, initial)
     if marks.latest is not None and marks.latest > as_of:
         raise UserError(
             f"interval {as_of.isoformat()} is before account {account}'s last committed "
             f"interval {marks.latest.isoformat()}: intervals are committed in time order"
         )
-    trading = get_trading_state(conn, account).state
+    state = load_broker_state(conn, account)
     history = load_history(conn, account, as_of, settings.market_data.history_bars)
-    last = marks.last_before
-    return (
-        state,
-        trading,
-        marks.session_start_equity,
-        marks.peak_equity,
-        history,
-        previous_mids(history, last),
-        last,
-    )
+    return state, history, previous_mids(history, marks.last_before)
 
 
 def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from paper_broker.enums import OrderStatus, OrderType, RejectReason, Side, TimeInForce
 from paper_broker.records import Fill, Order, PositionRecord
 
 ORDER_COLUMNS = (
@@ -70,11 +71,22 @@ def utc_series(values: Iterable[datetime | None]) -> pd.Series:
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
+# enum members -> their string values, per enum column of orders and fills: a dict lookup
+# by identity instead of a type test per cell (None and plain strings pass through)
+ENUM_VALUES: dict[str, dict[Any, str]] = {
+    name: {m: m.value for m in enum}
+    for name, enum in (
+        ("side", Side), ("order_type", OrderType), ("time_in_force", TimeInForce),
+        ("status", OrderStatus), ("reject_reason", RejectReason),
+    )
+}  # fmt: skip
+
+
 def _column_values(
     records: Sequence[Any], names: Sequence[str], times: Sequence[str], floats: Sequence[str]
 ) -> dict[str, Any]:
     """Column name -> `datetime64[us]` (UTC) for `times`, float64 with NaN for None for
-    `floats`, a list of plain values otherwise."""
+    `floats`, the string values of `ENUM_VALUES` columns, a list of the values otherwise."""
     data: dict[str, Any] = {}
     for name in names:
         values = list(map(attrgetter(name), records))
@@ -82,11 +94,11 @@ def _column_values(
             data[name] = _utc_micros(values)
         elif name in floats:
             data[name] = np.array(values, dtype=np.float64)  # None -> NaN
-        elif any(isinstance(v, Enum) for v in values[:1]):
-            # a column of one enum (None allowed): looked at once, not per cell
-            data[name] = [v if v is None else v.value for v in values]
+        elif name in ENUM_VALUES:
+            plain = ENUM_VALUES[name]
+            data[name] = [plain.get(v, v) for v in values]
         else:
-            data[name] = [_plain(v) for v in values]
+            data[name] = values
     return data
 
 

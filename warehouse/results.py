@@ -12,13 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
-from paper_broker.enums import OrderStatus, OrderType, RejectReason, Side, TimeInForce
 from paper_broker.records import Fill, Order
 from warehouse.commit import insert_frame
-from warehouse.frames import ORDER_COLUMNS, fills_frame, rows_frame, utc_series
+from warehouse.frames import fills_frame, orders_frame, rows_frame, utc_series
 
 DQ_COLUMNS = (
     "account_id", "session_date", "run_at", "suite", "expectation", "success",
@@ -41,19 +39,6 @@ POSITION_COLUMNS = (
 BAR_COLUMNS = ("account_id", "timestamp", "symbol", "open", "high", "low", "close", "volume")
 
 Rows = pd.DataFrame | Sequence[Mapping[str, Any]]
-
-_ORDER_TIMES = ("created_at", "updated_at")
-_ORDER_FLOATS = (
-    "quantity", "limit_price", "stop_price", "filled_quantity", "avg_fill_price", "commission",
-)  # fmt: skip
-# enum members -> their string values, per enum column (None and plain strings pass through)
-_ORDER_ENUMS: dict[str, dict[Any, str]] = {
-    name: {m: m.value for m in enum}
-    for name, enum in (
-        ("side", Side), ("order_type", OrderType), ("time_in_force", TimeInForce),
-        ("status", OrderStatus), ("reject_reason", RejectReason),
-    )
-}  # fmt: skip
 
 # tables a backtest run writes under its account id, replaced as a whole on a re-run
 _BACKTEST_TABLES = ("orders", "fills", "positions", "equity", "bars", "daily_performance")
@@ -144,7 +129,7 @@ def write_backtest(
             [account_id, created_at, initial_cash, config_json],
         )
         frames = {
-            "orders": _own(_frame(orders, _orders_frame), account_id),
+            "orders": _own(_frame(orders, orders_frame), account_id),
             "fills": _own(_frame(fills, fills_frame), account_id),
             "equity": _own(_times(rows_frame(equity), "ts"), account_id),
             "positions": _own(_times(rows_frame(positions), "ts"), account_id),
@@ -162,26 +147,6 @@ def write_backtest(
         return {table: len(frame) for table, frame in frames.items()}
 
     return _in_transaction(conn, work)
-
-
-def _orders_frame(orders: Sequence[Order]) -> pd.DataFrame:
-    """`warehouse.frames.orders_frame` for a whole run's orders (tens of thousands): the
-    same columns and types, built a column at a time with the enums looked up by identity
-    instead of a per-cell type test."""
-    latest = list({o.order_id: o for o in orders}.values())
-    data: dict[str, Any] = {}
-    for name in ORDER_COLUMNS:
-        values = [getattr(o, name) for o in latest]
-        if name in _ORDER_TIMES:
-            data[name] = utc_series(values)
-        elif name in _ORDER_FLOATS:
-            data[name] = np.array([np.nan if v is None else v for v in values], np.float64)
-        elif name in _ORDER_ENUMS:
-            plain = _ORDER_ENUMS[name]
-            data[name] = pd.Series([plain.get(v, v) for v in values], dtype=object)
-        else:
-            data[name] = pd.Series(values, dtype=object)
-    return pd.DataFrame(data, columns=list(ORDER_COLUMNS))
 
 
 def _frame(records: Any, build: Any) -> pd.DataFrame:
