@@ -24,7 +24,14 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from paper_broker.market_data.frames import QUOTE_COLUMNS, quote_frame, to_utc
+from paper_broker.market_data.frames import (
+    _FLOAT_QUOTE,  # the columns quote_frame casts to float64; one list, not a copy
+    QUOTE_COLUMNS,
+    quote_frame,
+    to_utc,
+)
+
+_NAT = np.iinfo(np.int64).min  # how NaT is stored in int64 nanoseconds
 
 
 class QuoteFlag(StrEnum):
@@ -58,6 +65,10 @@ class QuoteLimits:
         )
 
 
+# What `quote_frame` makes of quote_ts; a frame already holding it needs no re-parse.
+_UTC_DTYPE = pd.DatetimeTZDtype("ns", "UTC")
+
+
 def validate_quotes(
     quotes: pd.DataFrame,
     symbols: Sequence[str],
@@ -68,59 +79,106 @@ def validate_quotes(
     """Return `quotes` with a row for every requested symbol plus bool `valid` and
     `flag_reason` (a `QuoteFlag` value, None when valid).
 
-    Rows come back in the order of `symbols`, then any unrequested symbols the provider sent.
-    `previous_mids` maps symbol -> last known mid; symbols without one skip the jump check.
-    Never raises on bad values; a frame without the quote columns is a programming error
-    (`KeyError`).
+    Rows come back in the order of `symbols`, then any unrequested symbols the provider sent
+    (those, and several rows for one symbol, ordered by quote_ts). `previous_mids` maps
+    symbol -> last known mid; symbols without one skip the jump check. Never raises on bad
+    values; a frame without the quote columns is a programming error (`KeyError` for a
+    missing `symbol`; other missing columns are added as NaN unless a symbol is absent).
     """
     as_of_ts = to_utc(as_of)
     requested = list(dict.fromkeys(symbols))
-    present = set(quotes["symbol"])
-    absent = [s for s in requested if s not in present]
-    frame = quote_frame(
-        pd.concat(
-            [quotes.loc[:, list(QUOTE_COLUMNS)], quote_frame({"symbol": absent})],
-            ignore_index=True,
-        )
-        if absent
-        else quotes
-    )
     order = {s: i for i, s in enumerate(requested)}
-    rank = frame["symbol"].map(order).fillna(len(order)).to_numpy()
-    frame = frame.iloc[np.lexsort((frame["quote_ts"].to_numpy(), rank))].reset_index(drop=True)
+    n_requested = len(order)
+    present = set(quotes["symbol"].tolist())  # tolist: iterating the Series is ~10x slower
+    absent = [s for s in requested if s not in present]
+    if absent:
+        frame = quote_frame(
+            pd.concat(
+                [quotes.loc[:, list(QUOTE_COLUMNS)], quote_frame({"symbol": absent})],
+                ignore_index=True,
+            )
+        )
+    elif _is_quote_frame(quotes):
+        frame = quotes  # rebuilding an already conforming frame was most of the run time
+    else:
+        frame = quote_frame(quotes)
+    n_rows = len(frame)
 
-    bid = frame["bid"].to_numpy()
-    ask = frame["ask"].to_numpy()
+    # Sort by (rank in `symbols`, quote_ts); unrequested symbols share the last rank.
+    rank = np.fromiter(
+        (order.get(s, n_requested) for s in frame["symbol"].tolist()), np.intp, count=n_rows
+    )
+    ts = frame["quote_ts"].array.asi8  # int64 ns, NaT as the int64 minimum
+    perm = np.argsort(rank, kind="stable")
+    ranked = rank[perm]
+    if (ranked[1:] == ranked[:-1]).any():
+        # only rows sharing a rank need quote_ts (a NaT sorts first: the int64 minimum)
+        perm = np.lexsort((ts, rank))
+    in_order = bool((perm == np.arange(n_rows)).all())
+    rank = rank[perm]
+    ts = ts[perm]
+    bid = frame["bid"].to_numpy()[perm]
+    ask = frame["ask"].to_numpy()[perm]
     mid = 0.5 * (bid + ask)
-    age = (as_of_ts - frame["quote_ts"]).dt.total_seconds().to_numpy()
+    age = np.where(ts == _NAT, np.nan, (as_of_ts.value - ts) / 1e9)
     with np.errstate(invalid="ignore", divide="ignore"):
         spread_bps = (ask - bid) / mid * 1e4
         if previous_mids is None:
-            prev = np.full(len(frame), np.nan)
+            prev = np.full(n_rows, np.nan)
         else:
+            # What `Series.map(prev_map)` does, minus its dtype inference: an index lookup
+            # (raising on a non-unique index, as map does) with NaN where there is no match.
             prev_map = pd.Series(previous_mids, dtype="float64")
-            prev = frame["symbol"].map(prev_map).to_numpy(dtype="float64", na_value=np.nan)
+            found = prev_map.index.get_indexer(frame["symbol"])[perm]
+            prev = np.append(prev_map.to_numpy(), np.nan)[found]  # -1 (no match) -> the NaN
         jump = np.abs(mid / prev - 1.0)
 
+    # Equal symbols are adjacent after the sort when requested (same rank), so "not the last
+    # of its run" is `duplicated(keep="last")`; unrequested ones share a rank, so ask pandas.
+    duplicate = np.zeros(n_rows, dtype=bool)
+    duplicate[:-1] = rank[:-1] == rank[1:]
+    extra = rank == n_requested
+    if extra.any():
+        extra_symbols = frame["symbol"].take(perm[extra])
+        duplicate[extra] = extra_symbols.duplicated(keep="last").to_numpy()
+
     rules: list[tuple[QuoteFlag, np.ndarray]] = [
-        (QuoteFlag.MISSING, frame["symbol"].isin(absent).to_numpy()),
+        # the added rows come after the provider's, and absent symbols match none of its rows
+        (QuoteFlag.MISSING, perm >= len(quotes)),
         (QuoteFlag.NAN, np.isnan(bid) | np.isnan(ask) | np.isnan(age)),
         (QuoteFlag.NON_POSITIVE, (bid <= 0) | (ask <= 0)),
         (QuoteFlag.CROSSED, bid > ask),
         (QuoteFlag.WIDE_SPREAD, spread_bps > limits.max_spread_bps),
         (QuoteFlag.STALE, age > limits.staleness_seconds),
         (QuoteFlag.JUMP, (prev > 0) & (jump > limits.max_jump_pct)),
-        (QuoteFlag.DUPLICATE, frame["symbol"].duplicated(keep="last").to_numpy()),
+        (QuoteFlag.DUPLICATE, duplicate),
     ]
-    # np.select picks the first true condition: the rule order above is the flag precedence
-    reasons = np.select(
-        [mask for _, mask in rules], [flag.value for flag, _ in rules], default=""
-    ).astype(object)
-    valid = reasons == ""
-    reasons[valid] = None
-    frame["valid"] = valid
-    frame["flag_reason"] = pd.Series(reasons, index=frame.index, dtype=object)
-    return frame
+    # argmax picks the first true rule per row: the rule order above is the flag precedence
+    masks = np.vstack([mask for _, mask in rules])
+    flagged = masks.any(axis=0)
+    reason_of = np.array([flag.value for flag, _ in rules] + [None], dtype=object)
+    reasons = reason_of[np.where(flagged, masks.argmax(axis=0), len(rules))]
+
+    out = (frame if in_order else frame.take(perm)).reset_index(drop=True)
+    out["valid"] = ~flagged
+    out["flag_reason"] = pd.Series(reasons, index=out.index, dtype=object)
+    return out
+
+
+def _is_quote_frame(quotes: pd.DataFrame) -> bool:
+    """True when `quote_frame(quotes)` would return the same columns, values and dtypes (up
+    to its index reset), so validation may skip that rebuild."""
+    if list(quotes.columns) != list(QUOTE_COLUMNS):
+        return False
+    dtypes = dict(zip(QUOTE_COLUMNS, quotes.dtypes.tolist(), strict=True))
+    ts_dtype = dtypes["quote_ts"]
+    # `tz is`: a zoneinfo UTC compares equal to the dtype quote_frame makes but is not it
+    return (
+        all(dtypes[col] == np.float64 for col in _FLOAT_QUOTE)
+        and isinstance(ts_dtype, pd.DatetimeTZDtype)
+        and ts_dtype == _UTC_DTYPE
+        and ts_dtype.tz is _UTC_DTYPE.tz
+    )
 
 
 def tradable(validated: pd.DataFrame) -> pd.DataFrame:
