@@ -42,13 +42,13 @@ DEPLOYMENTS = (TRADING_INTERVAL, END_OF_DAY)
 
 def runner_deployments(parameters: dict[str, Any] | None = None) -> list[Any]:
     """Both deployments as Prefect runner deployments for `prefect.serve`."""
-    from flows.end_of_day import end_of_day
     from prefect.client.schemas.objects import (
         ConcurrencyLimitConfig,
         ConcurrencyLimitStrategy,
     )
     from prefect.schedules import Cron
 
+    from flows.end_of_day import end_of_day
     from flows.trading_interval import trading_interval
 
     flows = {"trading-interval": trading_interval, "end-of-day": end_of_day}

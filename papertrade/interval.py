@@ -455,7 +455,8 @@ def _load(
             f"interval {as_of.isoformat()} is before account {account}'s last committed "
             f"interval {marks.latest.isoformat()}: intervals are committed in time order"
         )
-    state = load_broker_state(conn, account)
+    # nothing is committed after `as_of` (checked above): the latest interval is the last
+    state = load_broker_state(conn, account, latest=marks.latest)
     history = load_history(conn, account, as_of, settings.market_data.history_bars)
     return state, history, previous_mids(history, marks.last_before)
 
@@ -471,19 +472,28 @@ def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd
     Arrow and are placed into the matrix with NumPy: a pandas pivot of the long rows costs
     more than the queries."""
     bounds = {"account": account_id, "as_of": as_of, "n": n_bars}
-    ((lo,),) = conn.execute(
-        """
-        SELECT min(ts) FROM (
-            SELECT ts FROM (
-                SELECT as_of AS ts FROM intervals WHERE account_id = $account AND as_of < $as_of
-                UNION
-                SELECT DISTINCT timestamp FROM bars
-                WHERE account_id = $account AND timestamp < $as_of
-            ) ORDER BY ts DESC LIMIT $n
-        )
-        """,
+    # Warm-up bars are recorded with an account's first interval and lie before it, so once
+    # `n_bars` intervals precede `as_of` they are the window; until then the bars join in.
+    ((lo, n_intervals),) = conn.execute(
+        "SELECT min(as_of), count(*) FROM (SELECT as_of FROM intervals"
+        " WHERE account_id = $account AND as_of < $as_of ORDER BY as_of DESC LIMIT $n)",
         bounds,
     ).fetchall()
+    if n_intervals < n_bars:
+        ((lo,),) = conn.execute(
+            """
+            SELECT min(ts) FROM (
+                SELECT ts FROM (
+                    SELECT as_of AS ts FROM intervals
+                    WHERE account_id = $account AND as_of < $as_of
+                    UNION
+                    SELECT DISTINCT timestamp FROM bars
+                    WHERE account_id = $account AND timestamp < $as_of
+                ) ORDER BY ts DESC LIMIT $n
+            )
+            """,
+            bounds,
+        ).fetchall()
     if lo is None:
         return pd.DataFrame(dtype="float64")
     window = {"account": account_id, "as_of": as_of, "lo": lo}

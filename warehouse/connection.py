@@ -6,11 +6,11 @@ DuckDB lets one process write a file, or many processes read it, never both at o
 trading flow writes once per interval, in one short transaction, and Prefect runs each flow
 run in its own process; you read the same file for analytics. So:
 
-- Writers (the flows, `papertrade kill-switch`) use `connect(path)`: a short-lived read-write
-  connection. They first take the writer-intent lock (`<db>.writer.lock`, see
-  `warehouse.locking`), then retry DuckDB's own file lock with exponential backoff for up to
-  `timeout` seconds (`[warehouse] lock_timeout_seconds`, default 30), then raise
-  `WarehouseBusy` having written nothing.
+- Writers (the flows, `papertrade kill-switch`) use `connect(path)`: the file is attached
+  read-write for the block only, then checkpointed and detached. They first take the
+  writer-intent lock (`<db>.writer.lock`, see `warehouse.locking`), then retry DuckDB's own
+  file lock with exponential backoff for up to `timeout` seconds (`[warehouse]
+  lock_timeout_seconds`, default 30), then raise `WarehouseBusy` having written nothing.
 - Readers use `connect(path, read_only=True)` (or `papertrade sql`, `warehouse.query`): they
   wait while a writer has declared its intent, open read-only, and should close promptly. A
   reader that keeps a connection open blocks every writer for that long.

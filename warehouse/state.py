@@ -36,23 +36,35 @@ CLIENT_ID_HORIZON = timedelta(days=1)
 
 
 def load_broker_state(
-    conn: duckdb.DuckDBPyConnection, account_id: str, *, before: datetime | None = None
+    conn: duckdb.DuckDBPyConnection,
+    account_id: str,
+    *,
+    before: datetime | None = None,
+    latest: datetime | None = None,
 ) -> BrokerState | None:
     """The state after `account_id`'s latest interval (by `as_of`), or None if it has none.
 
     `before` (tz-aware): only intervals with `as_of < before` count, and orders are taken as
-    they stood then (see the module docstring); None for the latest state.
+    they stood then (see the module docstring); None for the latest state. `latest`: the
+    latest interval's `as_of` when the caller has just read it in the same transaction,
+    which saves looking it up.
 
     Raises `StateRestoreError` when the tables disagree with the marker (an open order or a
     position it names is missing): restoring half a broker would trade on a wrong book."""
     bound = "" if before is None else "AND as_of < ? "
     # find the interval by its time first, then read its state: a filter or sort that
     # touches `state_json` would read every interval's state, which grows with the account
-    rows = conn.execute(
-        "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = ("
-        f"SELECT max(as_of) FROM intervals WHERE account_id = ? {bound})",
-        [account_id, account_id] if before is None else [account_id, account_id, before],
-    ).fetchall()
+    if latest is not None and before is None:
+        rows = conn.execute(
+            "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = ?",
+            [account_id, latest],
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = ("
+            f"SELECT max(as_of) FROM intervals WHERE account_id = ? {bound})",
+            [account_id, account_id] if before is None else [account_id, account_id, before],
+        ).fetchall()
     if not rows or rows[0][1] is None:
         return None
     as_of, raw = rows[0]
@@ -64,10 +76,8 @@ def load_broker_state(
         open_orders = _as_of(conn, account_id, open_orders, as_of)
     created = "" if before is None else "AND created_at <= $as_of "
     rows = conn.execute(
-        "SELECT client_order_id, order_id, created_at FROM orders "
-        f"WHERE account_id = $a AND created_at >= $since {created}"
-        "UNION SELECT client_order_id, order_id, created_at FROM orders "
-        "WHERE account_id = $a AND list_contains($open, order_id) "
+        "SELECT client_order_id, order_id, created_at FROM orders WHERE account_id = $a "
+        f"AND ((created_at >= $since {created}) OR list_contains($open, order_id)) "
         "ORDER BY created_at, order_id",
         {
             "a": account_id,

@@ -178,3 +178,29 @@ def test_a_connection_to_an_existing_file_takes_a_frame_at_once(tmp_path: Path) 
         rows = conn.execute("SELECT a FROM incoming").fetchall()
 
     assert rows == [(1,)]
+
+
+def test_a_writer_waits_for_a_connection_this_process_holds(tmp_path: Path) -> None:
+    # Arrange: a notebook-style read-only connection in the writer's own process
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))
+    held = duckdb.connect(str(db), read_only=True)
+
+    # Act / Assert: the writer treats it as a held lock, then gets in once it is closed
+    with pytest.raises(WarehouseBusy), connect(db, timeout=0.3):
+        pass
+    held.close()
+    with connect(db, timeout=5) as conn:
+        (n,) = conn.execute("SELECT count(*) FROM intervals").fetchone()
+
+    assert n == 1
+
+
+def test_writers_leave_nothing_attached_and_the_file_checkpointed(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+
+    commit_interval(db, make_commit(n=3))
+
+    assert not db.with_name(db.name + ".wal").exists()
+    with duckdb.connect(str(db), read_only=True) as other:  # the file is free again
+        assert other.execute("SELECT count(*) FROM fills").fetchone() == (3,)
