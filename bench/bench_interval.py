@@ -167,6 +167,7 @@ def main() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     with tempfile.TemporaryDirectory() as tmp:
         cfg = _config(Path(tmp))
         result: dict[str, Any] = {"n_symbols": N_SYMBOLS, **engine(cfg)}

@@ -54,8 +54,11 @@ def _check_strategy(settings: Settings) -> None:
 
 def _offline_prefect() -> None:
     """Prefect reads its settings at import. Its temporary server would phone home, and
-    offline it logs an error for each attempt. A user's own settings win."""
+    offline it logs an error for each attempt; on a fresh `PREFECT_HOME` of a 2-core
+    machine it takes about 20 s to start, Prefect's own default limit. A user's own
+    settings win."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _quiet_prefect() -> None:
