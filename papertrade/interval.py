@@ -440,8 +440,9 @@ def previous_mids(history: pd.DataFrame, last: datetime | None) -> dict[str, flo
     is that interval's (none when all its quotes were flagged, or nothing was committed)."""
     if last is None or history.empty or history.index[-1] != last:
         return {}
-    row = history.iloc[-1].dropna()
-    return {str(s): float(m) for s, m in row.items()}
+    row = history.to_numpy()[-1]
+    known = ~np.isnan(row)
+    return dict(zip(history.columns[known].astype(str).tolist(), row[known].tolist(), strict=True))
 
 
 def _load(
@@ -479,7 +480,9 @@ def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd
         " WHERE account_id = $account AND as_of < $as_of ORDER BY as_of DESC LIMIT $n)",
         bounds,
     ).fetchall()
+    sources = [_QUOTE_MIDS]
     if n_intervals < n_bars:
+        sources = [_BAR_CLOSES, _QUOTE_MIDS]
         ((lo,),) = conn.execute(
             """
             SELECT min(ts) FROM (
@@ -497,16 +500,17 @@ def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd
     if lo is None:
         return pd.DataFrame(dtype="float64")
     window = {"account": account_id, "as_of": as_of, "lo": lo}
-    parts = [
-        conn.sql(sql, params=window).to_arrow_table()
-        for sql in (
-            "SELECT epoch_us(timestamp) AS ts, symbol, close AS price FROM bars "
-            "WHERE account_id = $account AND timestamp >= $lo AND timestamp < $as_of",
-            "SELECT epoch_us(as_of) AS ts, symbol, (bid + ask) / 2 AS price FROM quotes "
-            "WHERE account_id = $account AND as_of >= $lo AND as_of < $as_of AND valid",
-        )
-    ]
-    return _wide(parts)
+    return _wide([conn.sql(sql, params=window).to_arrow_table() for sql in sources])
+
+
+_BAR_CLOSES = (
+    "SELECT epoch_us(timestamp) AS ts, symbol, close AS price FROM bars "
+    "WHERE account_id = $account AND timestamp >= $lo AND timestamp < $as_of"
+)
+_QUOTE_MIDS = (
+    "SELECT epoch_us(as_of) AS ts, symbol, (bid + ask) / 2 AS price FROM quotes "
+    "WHERE account_id = $account AND as_of >= $lo AND as_of < $as_of AND valid"
+)
 
 
 def _wide(parts: list[Any]) -> pd.DataFrame:
