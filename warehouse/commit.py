@@ -14,8 +14,8 @@ and rolls the whole transaction back instead of being dropped unseen. Orders pla
 this interval are the only rows that exist already: they are upserted to their latest state.
 
 Writes are set-based: each table gets one `INSERT ... SELECT` from an Arrow table or a
-DataFrame that DuckDB scans in place. Per statement, `ON CONFLICT` costs DuckDB more than
-inserting 500 rows, so it is kept for the rows that can legitimately exist.
+DataFrame that DuckDB scans in place. Per statement, `ON CONFLICT` costs DuckDB about as
+much as inserting 500 rows, so it is kept for the rows that can legitimately exist.
 """
 
 from __future__ import annotations

@@ -129,10 +129,13 @@ def _attach_writer(
     conn = _shared_cursor()
     alias = f"warehouse_{next(_aliases)}"
     target = str(db_path).replace("'", "''")
-    options = "" if _has_content(db_path) else f" (BLOCK_SIZE {NEW_FILE_BLOCK_SIZE})"
+    # TYPE: a DuckDB file whatever its name (ATTACH would read `*.sqlite` as SQLite)
+    options = (
+        "TYPE duckdb" if _has_content(db_path) else f"TYPE duckdb, BLOCK_SIZE {NEW_FILE_BLOCK_SIZE}"
+    )
     while True:
         try:
-            conn.execute(f"ATTACH '{target}' AS {alias}{options}")
+            conn.execute(f"ATTACH '{target}' AS {alias} ({options})")
             break
         except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
