@@ -13,7 +13,7 @@ import pytest
 
 from warehouse import schema
 from warehouse.commit import commit_interval
-from warehouse.connection import NEW_FILE_BLOCK_SIZE, connect
+from warehouse.connection import connect
 from warehouse.errors import DatabaseNotFound, SchemaTooNew, WarehouseBusy
 from warehouse.testing import make_commit
 
@@ -75,7 +75,7 @@ def test_a_reader_of_a_missing_file_does_not_create_it(tmp_path: Path) -> None:
 
 _HOLDER = """
 import sys, time, duckdb
-from warehouse.connection import NEW_FILE_BLOCK_SIZE, connect
+from warehouse.connection import connect
 db, mode, ready, hold = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 if mode == "raw":  # a user's duckdb session that ignores the intent lock
     conn = duckdb.connect(db)
@@ -90,7 +90,7 @@ else:
 
 _POLLER = """
 import sys, time
-from warehouse.connection import NEW_FILE_BLOCK_SIZE, connect
+from warehouse.connection import connect
 db, ready, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 open(ready, "w").close()
 end = time.monotonic() + seconds
@@ -204,18 +204,3 @@ def test_writers_leave_nothing_attached_and_the_file_checkpointed(tmp_path: Path
     assert not db.with_name(db.name + ".wal").exists()
     with duckdb.connect(str(db), read_only=True) as other:  # the file is free again
         assert other.execute("SELECT count(*) FROM fills").fetchone() == (3,)
-
-
-def test_new_files_get_small_blocks_and_older_files_keep_theirs(tmp_path: Path) -> None:
-    new, old = tmp_path / "new.duckdb", tmp_path / "old.duckdb"
-    duckdb.connect(str(old)).close()  # DuckDB's default block size
-
-    for db in (new, old):
-        commit_interval(db, make_commit(n=2))
-
-    def block_size(db: Path) -> int:
-        with duckdb.connect(str(db), read_only=True) as conn:
-            return conn.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
-
-    assert block_size(new) == NEW_FILE_BLOCK_SIZE
-    assert block_size(old) == 256 * 1024
