@@ -412,10 +412,13 @@ def load_account_marks(
         (row,) = conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
         return tuple(row)
 
-    committed, summary, last, latest = one(
-        "SELECT count(*) FILTER (WHERE as_of = $as_of),"
-        " any_value(summary_json) FILTER (WHERE as_of = $as_of),"
-        " max(as_of) FILTER (WHERE as_of < $as_of), max(as_of)"
+    # the marker by its key: a scan that reads `summary_json` would read every interval's
+    committed = conn.execute(
+        "SELECT summary_json FROM intervals WHERE account_id = $a AND as_of = $as_of",
+        {"a": account_id, "as_of": as_of},
+    ).fetchall()
+    last, latest = one(
+        "SELECT max(as_of) FILTER (WHERE as_of < $as_of), max(as_of)"
         " FROM intervals WHERE account_id = $a"
     )
     start, peak = one(
@@ -430,7 +433,7 @@ def load_account_marks(
         latest=latest.astimezone(UTC) if latest is not None else None,
         session_start_equity=float(start) if start is not None else initial,
         peak_equity=max(float(peak) if peak is not None else initial, initial),
-        committed_summary=(json.loads(summary) if summary else {}) if committed else None,
+        committed_summary=(json.loads(committed[0][0] or "{}") if committed else None),
         trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
     )
 

@@ -176,17 +176,17 @@ def _commit(
     key = {"account": account, "as_of": as_of}
     conn.execute("BEGIN TRANSACTION")
     try:
-        # what the commit must know before it writes, one aggregate per table (DuckDB plans
-        # one query of scalar subqueries several times slower)
-        ((done, summary_json, latest),) = conn.execute(
-            "SELECT count(*) FILTER (WHERE as_of = $as_of),"
-            " any_value(summary_json) FILTER (WHERE as_of = $as_of), max(as_of)"
-            " FROM intervals WHERE account_id = $account",
+        # the marker by its key: a scan that reads `summary_json` would read every interval's
+        done = conn.execute(
+            "SELECT summary_json FROM intervals WHERE account_id = $account AND as_of = $as_of",
             key,
         ).fetchall()
         if done:
             conn.execute("ROLLBACK")
-            return CommitResult(False, json.loads(summary_json) if summary_json else {})
+            return CommitResult(False, json.loads(done[0][0]) if done[0][0] else {})
+        ((latest,),) = conn.execute(
+            "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
+        ).fetchall()
 
         if commit.check_based_on:
             _check_based_on(account, as_of, commit.based_on, latest)
