@@ -225,6 +225,16 @@ def _commit(
         _insert(conn, "positions", position_marks_table(positions), _POSITION_SNAPSHOT, key)
         stage("positions")
 
+        marks = pa.table(
+            {
+                "symbol": pa.array(list(state.marks), pa.string()),
+                "seq": pa.array(range(len(state.marks)), pa.int32()),
+                "mark": pa.array(list(state.marks.values()), pa.float64()),
+            }
+        )
+        _insert(conn, "marks", marks, _MARKS, key)
+        stage("marks")
+
         equity = commit.equity or EquityRow.from_state(state, as_of)
         # one row: a parameterised INSERT costs a third of scanning a frame
         conn.execute(
@@ -311,6 +321,8 @@ def _commit(
     return CommitResult(True, summary)
 
 
+# The broker's marks; `seq` keeps their order, which is the order of the broker's index.
+_MARKS = "$account AS account_id, $as_of AS as_of, symbol, seq, mark"
 # A position snapshot from `position_marks_table`, valued in the same statement.
 _POSITION_SNAPSHOT = (
     "$account AS account_id, $as_of AS ts, symbol, quantity, avg_cost, market_price, "
@@ -374,9 +386,11 @@ def _check_based_on(
 
 
 # BrokerState fields the tables hold: positions in `positions`, orders (and so the client
-# order id index) in `orders`. Every other field goes to `state_json`, so a scalar the broker
-# adds later is persisted without a schema change.
-TABLE_HELD_FIELDS = frozenset({"positions", "open_orders", "client_order_ids"})
+# order id index) in `orders`, marks in `marks`. Every other field goes to `state_json`, so a
+# scalar the broker adds later is persisted without a schema change. What goes there must
+# stay small: `intervals` gains a row per interval, and every checkpoint rewrites the strings
+# of its last row group.
+TABLE_HELD_FIELDS = frozenset({"positions", "open_orders", "client_order_ids", "marks"})
 
 
 class DuplicateRows(PapertradeError):

@@ -271,6 +271,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         " reloaded from the warehouse does not pay a per-order minimum twice",
         ("ALTER TABLE orders ADD COLUMN IF NOT EXISTS commission DOUBLE DEFAULT 0",),
     ),
+    Migration(
+        5,
+        "marks: the broker's marks after each interval, one row per symbol, instead of inside"
+        " intervals.state_json: every checkpoint rewrites the strings of the table's last row"
+        " group, so kilobytes of JSON per interval made each commit slower than the last",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS marks (
+                account_id VARCHAR NOT NULL,
+                as_of TIMESTAMPTZ NOT NULL,
+                symbol VARCHAR NOT NULL,
+                seq INTEGER NOT NULL,
+                mark DOUBLE NOT NULL,
+                PRIMARY KEY (account_id, as_of, symbol)
+            )""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,7 +1,8 @@
 """Bring a paper broker back exactly as it was after its last committed interval.
 
-The interval marker's `state_json` holds cash, realized P&L, id counters, marks and which
-orders were open; positions come from that interval's `positions` snapshot, open orders from
+The interval marker's `state_json` holds cash, realized P&L, id counters and which orders
+were open; marks come from that interval's `marks` rows (from `state_json` for intervals
+committed before schema v5), positions from its `positions` snapshot, open orders from
 `orders` (their latest state), and the client order id index from the orders of the last
 day and every open one (each order is written in the interval that created it).
 
@@ -89,6 +90,8 @@ def load_broker_state(
     client_ids = {cid: oid for cid, oid, _ in rows}
     known = {f.name for f in dataclasses.fields(BrokerState)} - TABLE_HELD_FIELDS
     scalars = {k: v for k, v in saved.items() if k in known}
+    # intervals committed before schema v5 kept their marks in `state_json`
+    scalars["marks"] = saved["marks"] if "marks" in saved else _marks(conn, account_id, as_of)
     scalars["as_of"] = datetime.fromisoformat(saved["as_of"]) if saved.get("as_of") else None
     scalars["account_id"] = account_id
     return BrokerState(
@@ -97,6 +100,14 @@ def load_broker_state(
         open_orders=open_orders,
         client_order_ids=client_ids,
     )
+
+
+def _marks(conn: duckdb.DuckDBPyConnection, account_id: str, as_of: datetime) -> dict[str, float]:
+    rows = conn.execute(
+        "SELECT symbol, mark FROM marks WHERE account_id = ? AND as_of = ? ORDER BY seq",
+        [account_id, as_of],
+    ).fetchall()
+    return dict(rows)
 
 
 def _positions(
