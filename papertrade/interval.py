@@ -406,27 +406,26 @@ def load_account_marks(
     One aggregate per table: DuckDB plans a query of many scalar subqueries several times
     slower than the same subqueries asked one by one."""
     since = session.open if session is not None else as_of
-    params = {"a": account_id, "as_of": as_of, "since": since}
+    params = {"account": account_id, "as_of": as_of, "since": since}
 
-    def one(sql: str) -> tuple[Any, ...]:
-        (row,) = conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
-        return tuple(row)
+    def rows(sql: str) -> list[Any]:
+        # DuckDB refuses named parameters a statement does not use
+        return conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
 
     # the marker by its key: a scan that reads `summary_json` would read every interval's
-    committed = conn.execute(
-        "SELECT summary_json FROM intervals WHERE account_id = $a AND as_of = $as_of",
-        {"a": account_id, "as_of": as_of},
-    ).fetchall()
-    last, latest = one(
+    committed = rows(
+        "SELECT summary_json FROM intervals WHERE account_id = $account AND as_of = $as_of"
+    )
+    ((last, latest),) = rows(
         "SELECT max(as_of) FILTER (WHERE as_of < $as_of), max(as_of)"
-        " FROM intervals WHERE account_id = $a"
+        " FROM intervals WHERE account_id = $account"
     )
-    start, peak = one(
+    ((start, peak),) = rows(
         "SELECT arg_max(equity, ts) FILTER (WHERE ts < $since),"
-        " max(equity) FILTER (WHERE ts < $as_of) FROM equity WHERE account_id = $a"
+        " max(equity) FILTER (WHERE ts < $as_of) FROM equity WHERE account_id = $account"
     )
-    (initial,) = one("SELECT max(initial_cash) FROM accounts WHERE account_id = $a")
-    (trading,) = one("SELECT arg_max(state, ts) FROM trading_state WHERE account_id = $a")
+    ((initial,),) = rows("SELECT max(initial_cash) FROM accounts WHERE account_id = $account")
+    ((trading,),) = rows("SELECT arg_max(state, ts) FROM trading_state WHERE account_id = $account")
     initial = float(initial) if initial is not None else initial_cash
     return AccountMarks(
         last_before=last.astimezone(UTC) if last is not None else None,

@@ -41,8 +41,9 @@ from warehouse.connection import DEFAULT_TIMEOUT, connect
 from warehouse.frames import (
     ORDER_COLUMNS,
     fills_table,
+    marks_table,
     orders_table,
-    position_marks_table,
+    positions_table,
     rows_frame,
     utc_series,
 )
@@ -207,32 +208,26 @@ def _commit(
         if commit.bars is not None and not commit.bars.empty:
             bars = commit.bars.assign(account_id=account)
             bars["timestamp"] = pd.to_datetime(bars["timestamp"], utc=True)
-            insert_frame(conn, "bars", bars, BAR_COLUMNS)
+            insert_frame(conn, "bars", bars, BAR_COLUMNS, "ON CONFLICT DO NOTHING")
             stage("bars")
 
         quotes = _quotes(commit.quotes)
-        _insert(conn, "quotes", quotes, "*, $account AS account_id, $as_of AS as_of", key)
+        insert_frame(conn, "quotes", quotes, select=_WITH_KEY, params=key)
         stage("quotes")
 
         orders = orders_table([*commit.orders, *state.open_orders])
         _write_orders(conn, orders, as_of)
         stage("orders")
 
-        _insert(conn, "fills", fills_table(commit.fills))
+        insert_frame(conn, "fills", fills_table(commit.fills))
         stage("fills")
 
         positions = commit.positions if commit.positions is not None else state.positions
-        _insert(conn, "positions", position_marks_table(positions), _POSITION_SNAPSHOT, key)
+        rows = positions_table(positions)
+        insert_frame(conn, "positions", rows, select=_POSITION_SNAPSHOT, params=key)
         stage("positions")
 
-        marks = pa.table(
-            {
-                "symbol": pa.array(list(state.marks), pa.string()),
-                "seq": pa.array(range(len(state.marks)), pa.int32()),
-                "mark": pa.array(list(state.marks.values()), pa.float64()),
-            }
-        )
-        _insert(conn, "marks", marks, _MARKS, key)
+        insert_frame(conn, "marks", marks_table(state.marks), select=_WITH_KEY, params=key)
         stage("marks")
 
         equity = commit.equity or EquityRow.from_state(state, as_of)
@@ -249,11 +244,11 @@ def _commit(
         stage("equity")
 
         risk = _with_ids(rows_frame(commit.risk_events), account, as_of, "event_id", "ts", "risk")
-        insert_frame(conn, "risk_events", risk, RISK_EVENT_COLUMNS, conflict="")
+        insert_frame(conn, "risk_events", risk, RISK_EVENT_COLUMNS)
         stage("risk_events")
 
         alerts = alerts_frame(rows_frame(commit.alerts), account, as_of)
-        insert_frame(conn, "alerts", alerts, ALERT_COLUMNS, conflict="")
+        insert_frame(conn, "alerts", alerts, ALERT_COLUMNS)
         stage("alerts")
 
         if commit.trading_state is not None:
@@ -321,9 +316,9 @@ def _commit(
     return CommitResult(True, summary)
 
 
-# The broker's marks; `seq` keeps their order, which is the order of the broker's index.
-_MARKS = "$account AS account_id, $as_of AS as_of, symbol, seq, mark"
-# A position snapshot from `position_marks_table`, valued in the same statement.
+# Rows of the interval's cross-sections (quotes, marks) with the interval's key, and a
+# position snapshot from `positions_table`, valued in the same statement.
+_WITH_KEY = "*, $account AS account_id, $as_of AS as_of"
 _POSITION_SNAPSHOT = (
     "$account AS account_id, $as_of AS ts, symbol, quantity, avg_cost, market_price, "
     "quantity * market_price AS market_value, "
@@ -331,37 +326,19 @@ _POSITION_SNAPSHOT = (
 )
 
 
-def _insert(
-    conn: duckdb.DuckDBPyConnection,
-    table: str,
-    rows: pa.Table,
-    select: str = "*",
-    params: Mapping[str, Any] | None = None,
-    tail: str = "",
-) -> None:
-    """One `INSERT ... BY NAME SELECT` from `rows`, which DuckDB finds by the local name
-    (a replacement scan: nothing to register or unregister). Empty tables write nothing."""
-    if rows.num_rows == 0:
-        return
-    incoming_rows = rows  # noqa: F841 (read by DuckDB's replacement scan)
-    conn.execute(f"INSERT INTO {table} BY NAME SELECT {select} FROM incoming_rows {tail}", params)
-
-
 def _write_orders(conn: duckdb.DuckDBPyConnection, orders: pa.Table, as_of: datetime) -> None:
     """Orders created in this interval are new rows; older ones (resting orders that moved
     or stayed open) are upserted to their latest state, in a second statement only when
     there are any. A different order reusing a client order id violates
     UNIQUE(account_id, client_order_id) and raises."""
-    if orders.num_rows == 0:
-        return
     created = orders.column("created_at").to_numpy(zero_copy_only=False)
     older = created < np.datetime64(as_of.replace(tzinfo=None), "us")
     if not older.any():
-        _insert(conn, "orders", orders)
+        insert_frame(conn, "orders", orders)
         return
-    if not older.all():
-        _insert(conn, "orders", orders.filter(pa.array(~older)))
-    upsert_orders(conn, orders.filter(pa.array(older)))
+    insert_frame(conn, "orders", orders.filter(pa.array(~older)))
+    upsert = f"ON CONFLICT (account_id, order_id) DO UPDATE SET {_ORDER_UPDATES}"
+    insert_frame(conn, "orders", orders.filter(pa.array(older)), conflict=upsert)
 
 
 def _registered(conn: duckdb.DuckDBPyConnection, account: str) -> bool:
@@ -433,22 +410,28 @@ def state_json(state: BrokerState) -> str:
 def insert_frame(
     conn: duckdb.DuckDBPyConnection,
     table: str,
-    frame: pd.DataFrame,
+    rows: pd.DataFrame | pa.Table,
     columns: Sequence[str] | None = None,
-    conflict: str = "ON CONFLICT DO NOTHING",
+    conflict: str = "",
     *,
     replace: bool = False,
+    select: str = "*",
+    params: Mapping[str, Any] | None = None,
 ) -> None:
-    """One set-based `INSERT ... BY NAME SELECT` of `frame` into `table`; `columns` limits
-    the frame to the table's columns; `replace` overwrites rows with the same key instead
-    (`conflict` is then ignored). Empty frames write nothing."""
-    if frame.empty:
+    """One set-based `INSERT ... BY NAME SELECT {select}` of `rows` (a DataFrame or an
+    Arrow table) into `table`; DuckDB finds them by their local name (a replacement scan:
+    nothing to register or unregister). `columns` limits the rows to the table's columns;
+    `conflict` is an `ON CONFLICT` clause (none by default: the keys refuse a repeat);
+    `replace` overwrites rows with the same key instead. Empty rows write nothing."""
+    if len(rows) == 0:
         return
     if columns is not None:
-        frame = frame[[c for c in frame.columns if c in columns]]
-    incoming_frame = frame  # noqa: F841 (read by DuckDB's replacement scan)
+        arrow = isinstance(rows, pa.Table)
+        keep = [c for c in (rows.column_names if arrow else rows.columns) if c in columns]
+        rows = rows.select(keep) if arrow else rows[keep]
+    incoming_rows = rows  # noqa: F841 (read by DuckDB's replacement scan)
     verb, tail = ("INSERT OR REPLACE", "") if replace else ("INSERT", conflict)
-    conn.execute(f"{verb} INTO {table} BY NAME SELECT * FROM incoming_frame {tail}")
+    conn.execute(f"{verb} INTO {table} BY NAME SELECT {select} FROM incoming_rows {tail}", params)
 
 
 _ORDER_UPDATES = ", ".join(
@@ -456,16 +439,6 @@ _ORDER_UPDATES = ", ".join(
     for c in ORDER_COLUMNS
     if c not in ("account_id", "order_id", "client_order_id", "created_at")
 )
-
-
-def upsert_orders(conn: duckdb.DuckDBPyConnection, orders: pa.Table) -> None:
-    """Insert new orders and move changed ones to their latest state."""
-    _insert(
-        conn,
-        "orders",
-        orders,
-        tail=f"ON CONFLICT (account_id, order_id) DO UPDATE SET {_ORDER_UPDATES}",
-    )
 
 
 def alerts_frame(frame: pd.DataFrame, account_id: str, as_of: datetime) -> pd.DataFrame:

@@ -148,7 +148,7 @@ def fills_table(fills: Sequence[Fill]) -> pa.Table:
     return _table(_column_values(fills, FILL_COLUMNS, ("ts",), _FILL_FLOATS), ("ts",))
 
 
-def position_marks_table(positions: Sequence[PositionRecord]) -> pa.Table:
+def positions_table(positions: Sequence[PositionRecord]) -> pa.Table:
     """What a position snapshot is made of: symbol, signed quantity, average cost, market
     price and realized P&L. The commit adds the account, the time and the valuations."""
     return pa.table(
@@ -158,6 +158,18 @@ def position_marks_table(positions: Sequence[PositionRecord]) -> pa.Table:
             "avg_cost": pa.array([p.avg_cost for p in positions], pa.float64()),
             "market_price": pa.array([p.market_price for p in positions], pa.float64()),
             "realized_pnl": pa.array([p.realized_pnl for p in positions], pa.float64()),
+        }
+    )
+
+
+def marks_table(marks: Mapping[str, float]) -> pa.Table:
+    """The broker's marks by symbol; `seq` keeps their order, the order of the broker's
+    symbol index, which a restored broker must rebuild exactly."""
+    return pa.table(
+        {
+            "symbol": pa.array(list(marks), pa.string()),
+            "seq": pa.array(range(len(marks)), pa.int32()),
+            "mark": pa.array(list(marks.values()), pa.float64()),
         }
     )
 

@@ -90,7 +90,7 @@ def write_end_of_day(
     def work() -> None:
         _replace(conn, "daily_performance", performance, PERFORMANCE_COLUMNS)
         _replace(conn, "dq_results", dq_results, DQ_COLUMNS)
-        insert_frame(conn, "alerts", rows_frame(alerts), ALERT_COLUMNS)
+        insert_frame(conn, "alerts", rows_frame(alerts), ALERT_COLUMNS, "ON CONFLICT DO NOTHING")
 
     _in_transaction(conn, work)
 
@@ -143,7 +143,7 @@ def write_backtest(
             "daily_performance": PERFORMANCE_COLUMNS,
         }
         for table, frame in frames.items():
-            insert_frame(conn, table, frame, columns.get(table), conflict="")
+            insert_frame(conn, table, frame, columns.get(table))
         return {table: len(frame) for table, frame in frames.items()}
 
     return _in_transaction(conn, work)

@@ -304,8 +304,8 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     """The file's schema version; 0 for a file without `schema_version` (empty or new)."""
     # Asking the table itself costs a tenth of a catalog lookup in information_schema, and
     # resolves against the connection's default database, which is what a writer attached.
-    # fetchall: a fetchone leaves DuckDB's result open, and an open result refuses the next
-    # `register` on the connection that `connect` hands out
+    # fetchall: a fetchone leaves DuckDB's result open, and the connection `connect` hands
+    # out then refuses other work until it is fetched to the end
     try:
         ((version,),) = conn.execute(
             "SELECT coalesce(max(version), 0) FROM schema_version"

@@ -56,16 +56,14 @@ def load_broker_state(
     # find the interval by its time first, then read its state: a filter or sort that
     # touches `state_json` would read every interval's state, which grows with the account
     if latest is not None and before is None:
-        rows = conn.execute(
-            "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = ?",
-            [account_id, latest],
-        ).fetchall()
+        at, params = "?", [latest]
     else:
-        rows = conn.execute(
-            "SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = ("
-            f"SELECT max(as_of) FROM intervals WHERE account_id = ? {bound})",
-            [account_id, account_id] if before is None else [account_id, account_id, before],
-        ).fetchall()
+        at = f"(SELECT max(as_of) FROM intervals WHERE account_id = ? {bound})"
+        params = [account_id] if before is None else [account_id, before]
+    rows = conn.execute(
+        f"SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = {at}",
+        [account_id, *params],
+    ).fetchall()
     if not rows or rows[0][1] is None:
         return None
     as_of, raw = rows[0]

@@ -134,7 +134,7 @@ def store_sweep(
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute("DELETE FROM sweep_results WHERE sweep_id = ?", [sweep_id])
-        insert_frame(conn, "sweep_results", frame, SWEEP_COLUMNS, conflict="")
+        insert_frame(conn, "sweep_results", frame, SWEEP_COLUMNS)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -152,7 +152,7 @@ def test_naive_as_of_is_refused(tmp_path: Path) -> None:
 _CHILD = """
 import os, sys, time
 from datetime import timedelta
-from warehouse.commit import DuplicateRows, commit_interval
+from warehouse.commit import commit_interval
 from warehouse.testing import T0, make_commit
 
 db, stop_at, marker = sys.argv[1], sys.argv[2], sys.argv[3]
