@@ -69,13 +69,15 @@ def load_broker_state(
     as_of, raw = rows[0]
     saved = json.loads(raw)
 
-    positions = _positions(conn, account_id, as_of, saved["position_symbols"])
+    positions = _positions(conn, account_id, as_of, saved)
     open_orders = _orders(conn, account_id, saved["open_order_ids"])
     if before is not None:
         open_orders = _as_of(conn, account_id, open_orders, as_of)
     created = "" if before is None else "AND created_at <= $as_of "
+    # no `created_at` in the result: turning a day of TIMESTAMPTZ values into Python
+    # datetimes cost more than the rest of the load
     rows = conn.execute(
-        "SELECT client_order_id, order_id, created_at FROM orders WHERE account_id = $a "
+        "SELECT client_order_id, order_id FROM orders WHERE account_id = $a "
         f"AND ((created_at >= $since {created}) OR list_contains($open, order_id)) "
         "ORDER BY created_at, order_id",
         {
@@ -85,7 +87,7 @@ def load_broker_state(
             **({} if before is None else {"as_of": as_of}),
         },
     ).fetchall()
-    client_ids = {cid: oid for cid, oid, _ in rows}
+    client_ids = dict(rows)
     known = {f.name for f in dataclasses.fields(BrokerState)} - TABLE_HELD_FIELDS
     scalars = {k: v for k, v in saved.items() if k in known}
     # intervals committed before schema v5 kept their marks in `state_json`
@@ -109,18 +111,28 @@ def _marks(conn: duckdb.DuckDBPyConnection, account_id: str, as_of: datetime) ->
 
 
 def _positions(
-    conn: duckdb.DuckDBPyConnection, account_id: str, ts: datetime, symbols: list[str]
+    conn: duckdb.DuckDBPyConnection, account_id: str, ts: datetime, saved: dict[str, Any]
 ) -> list[PositionRecord]:
+    """The snapshot in the broker's order (the order it was inserted in). Intervals
+    committed before the marker held a count named their symbols instead."""
     rows = conn.execute(
         "SELECT symbol, quantity, avg_cost, realized_pnl, market_price FROM positions "
-        "WHERE account_id = ? AND ts = ?",
+        "WHERE account_id = ? AND ts = ? ORDER BY rowid",
         [account_id, ts],
     ).fetchall()
-    by_symbol = {r[0]: PositionRecord(*r) for r in rows}
-    missing = [s for s in symbols if s not in by_symbol]
-    if missing:
-        raise StateRestoreError(f"{account_id} at {ts}: positions missing for {missing}")
-    return [by_symbol[s] for s in symbols]
+    found = [PositionRecord(*r) for r in rows]
+    if "position_symbols" in saved:
+        by_symbol = {p.symbol: p for p in found}
+        missing = [s for s in saved["position_symbols"] if s not in by_symbol]
+        if missing:
+            raise StateRestoreError(f"{account_id} at {ts}: positions missing for {missing}")
+        return [by_symbol[s] for s in saved["position_symbols"]]
+    if len(found) != saved["n_positions"]:
+        raise StateRestoreError(
+            f"{account_id} at {ts}: the marker names {saved['n_positions']} positions, "
+            f"the snapshot holds {len(found)}"
+        )
+    return found
 
 
 def _orders(conn: duckdb.DuckDBPyConnection, account_id: str, ids: list[str]) -> list[Order]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from paper_broker.broker import PaperBroker
 from paper_broker.enums import OrderType, Side, TimeInForce, TradingState
+from paper_broker.errors import StateRestoreError
 from paper_broker.records import OrderIntent, PositionRecord
 from warehouse.commit import IntervalCommit, commit_interval
 from warehouse.connection import connect
@@ -208,3 +210,40 @@ def test_the_client_id_index_covers_recent_and_open_orders_only(tmp_path: Path) 
         o.client_order_id for o in old.state.open_orders
     }
     assert closed_old and not (closed_old & ids)
+
+
+def _rewrite_marker(db: Path, change) -> None:
+    """Edit the latest interval's `state_json` as an older papertrade (or a damaged file)
+    would have left it."""
+    with connect(db) as conn:
+        ((raw,),) = conn.execute("SELECT state_json FROM intervals").fetchall()
+        conn.execute("UPDATE intervals SET state_json = ?", [json.dumps(change(json.loads(raw)))])
+
+
+def test_an_interval_that_named_its_position_symbols_restores_in_their_order(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.duckdb"
+    commit = make_commit(n=3)
+    commit_interval(db, commit)
+    named = [p.symbol for p in reversed(commit.state.positions)]
+
+    def older(saved: dict) -> dict:
+        del saved["n_positions"]
+        return {**saved, "position_symbols": named}
+
+    _rewrite_marker(db, older)
+    with connect(db, read_only=True) as conn:
+        restored = load_broker_state(conn, "paper")
+
+    assert restored is not None
+    assert [p.symbol for p in restored.positions] == named
+
+
+def test_a_positions_snapshot_short_of_the_marker_refuses_to_restore(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=3))
+    _rewrite_marker(db, lambda saved: {**saved, "n_positions": saved["n_positions"] + 1})
+
+    with connect(db, read_only=True) as conn, pytest.raises(StateRestoreError, match="names"):
+        load_broker_state(conn, "paper")
