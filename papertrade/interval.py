@@ -15,7 +15,6 @@ stored summary. A run killed at any step and run again therefore commits one set
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -405,6 +404,8 @@ def load_account_marks(
 
     One aggregate per table: DuckDB plans a query of many scalar subqueries several times
     slower than the same subqueries asked one by one."""
+    from warehouse.marker import committed_summary
+
     since = session.open if session is not None else as_of
     params = {"account": account_id, "as_of": as_of, "since": since}
 
@@ -412,10 +413,7 @@ def load_account_marks(
         # DuckDB refuses named parameters a statement does not use
         return conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
 
-    # the marker by its key: a scan that reads `summary_json` would read every interval's
-    committed = rows(
-        "SELECT summary_json FROM intervals WHERE account_id = $account AND as_of = $as_of"
-    )
+    committed = committed_summary(conn, account_id, as_of)
     ((last, latest),) = rows(
         "SELECT max(as_of) FILTER (WHERE as_of < $as_of), max(as_of)"
         " FROM intervals WHERE account_id = $account"
@@ -432,7 +430,7 @@ def load_account_marks(
         latest=latest.astimezone(UTC) if latest is not None else None,
         session_start_equity=float(start) if start is not None else initial,
         peak_equity=max(float(peak) if peak is not None else initial, initial),
-        committed_summary=(json.loads(committed[0][0] or "{}") if committed else None),
+        committed_summary=committed,
         trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
     )
 

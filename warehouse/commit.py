@@ -20,7 +20,6 @@ much as inserting 500 rows, so it is kept for the rows that can legitimately exi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +46,7 @@ from warehouse.frames import (
     rows_frame,
     utc_series,
 )
+from warehouse.marker import committed_summary, marker_values
 
 QUOTE_COLUMNS = (
     "account_id", "as_of", "symbol", "bid", "ask", "bid_size", "ask_size", "last", "volume",
@@ -177,14 +177,10 @@ def _commit(
     key = {"account": account, "as_of": as_of}
     conn.execute("BEGIN TRANSACTION")
     try:
-        # the marker by its key: a scan that reads `summary_json` would read every interval's
-        done = conn.execute(
-            "SELECT summary_json FROM intervals WHERE account_id = $account AND as_of = $as_of",
-            key,
-        ).fetchall()
-        if done:
+        done = committed_summary(conn, account, as_of)
+        if done is not None:
             conn.execute("ROLLBACK")
-            return CommitResult(False, json.loads(done[0][0]) if done[0][0] else {})
+            return CommitResult(False, done)
         ((latest,),) = conn.execute(
             "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
         ).fetchall()
@@ -280,29 +276,14 @@ def _commit(
             "equity": equity.equity,
             **commit.extra,
         }
+        marker = marker_values(as_of, summary, state, commit.extra)
         committed_at = _utc(commit.committed_at or datetime.now(UTC))
         commit_ms = (time.perf_counter() - started) * 1000
+        columns = ("account_id", "as_of", "committed_at", "session_date", "commit_ms", *marker)
         conn.execute(
-            "INSERT INTO intervals (account_id, as_of, status, committed_at, session_date, "
-            "n_quotes, n_valid_quotes, n_orders, n_fills, n_rejections, gap_intervals, "
-            "state_json, summary_json, commit_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                account,
-                as_of,
-                commit.status,
-                committed_at,
-                commit.session_date,
-                summary["n_quotes"],
-                summary["n_valid_quotes"],
-                summary["n_orders"],
-                summary["n_fills"],
-                commit.n_rejections,
-                commit.gap_intervals,
-                state_json(state),
-                json.dumps(summary, default=str),
-                commit_ms,
-            ],
+            f"INSERT INTO intervals ({', '.join(columns)})"
+            f" VALUES ({', '.join('?' * len(columns))})",
+            [account, as_of, committed_at, commit.session_date, commit_ms, *marker.values()],
         )
         stage("interval")
         conn.execute("COMMIT")
@@ -362,14 +343,6 @@ def _check_based_on(
         raise StaleState(account, as_of, expected, latest)
 
 
-# BrokerState fields the tables hold: positions in `positions`, orders (and so the client
-# order id index) in `orders`, marks in `marks`. Every other field goes to `state_json`, so a
-# scalar the broker adds later is persisted without a schema change. What goes there must
-# stay small: `intervals` gains a row per interval, and every checkpoint rewrites the strings
-# of its last row group.
-TABLE_HELD_FIELDS = frozenset({"positions", "open_orders", "client_order_ids", "marks"})
-
-
 class DuplicateRows(PapertradeError):
     """The interval carries a row an earlier interval committed (a fill, an order or an
     alert id the broker handed out before): the broker state it was built on is not the one
@@ -391,24 +364,6 @@ class StaleState(PapertradeError):
             f"interval {as_of.isoformat()} of {account_id} was built on {expected}, "
             f"but the last committed interval is {found}; nothing written"
         )
-
-
-def state_json(state: BrokerState) -> str:
-    """The parts of a `BrokerState` the tables cannot hold, plus the ids of its open orders
-    and the number of its positions. Floats round-trip exactly through JSON.
-
-    Kept short on purpose: every checkpoint rewrites the strings of the table's newest rows,
-    so each byte stored per interval makes the next commits slower (a list of position
-    symbols, 4 KB at 500 symbols, did). The positions snapshot keeps their order itself."""
-    saved: dict[str, Any] = {
-        f.name: getattr(state, f.name)
-        for f in dataclasses.fields(state)
-        if f.name not in TABLE_HELD_FIELDS
-    }
-    saved["as_of"] = state.as_of.isoformat() if state.as_of else None
-    saved["open_order_ids"] = [o.order_id for o in state.open_orders]
-    saved["n_positions"] = len(state.positions)
-    return json.dumps(saved)
 
 
 def insert_frame(

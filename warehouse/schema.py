@@ -216,6 +216,13 @@ _V1_TABLES = (
     )""",
 )
 
+_V6_MARKER_COLUMNS = (
+    "n_positions INTEGER", "n_risk_events INTEGER", "n_alerts INTEGER", "pending_alerts INTEGER",
+    "initial_cash DOUBLE", "cash DOUBLE", "realized_pnl DOUBLE", "commissions DOUBLE",
+    "order_seq BIGINT", "fill_seq BIGINT", "open_order_ids VARCHAR[]", "day_pnl DOUBLE",
+    "gross_exposure DOUBLE", "trading_state VARCHAR",
+)  # fmt: skip
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -287,6 +294,13 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (account_id, as_of, symbol)
             )""",
         ),
+    ),
+    Migration(
+        6,
+        "intervals: the broker's scalars and the commit's summary in typed columns instead of"
+        " state_json and summary_json (see warehouse.marker), so cash, day P&L and the trading"
+        " state are plain columns and no interval stores long strings",
+        tuple(f"ALTER TABLE intervals ADD COLUMN IF NOT EXISTS {c}" for c in _V6_MARKER_COLUMNS),
     ),
 )
 

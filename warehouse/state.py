@@ -1,7 +1,7 @@
 """Bring a paper broker back exactly as it was after its last committed interval.
 
-The interval marker's `state_json` holds cash, realized P&L, id counters and which orders
-were open; marks come from that interval's `marks` rows (from `state_json` for intervals
+The interval marker (`warehouse.marker`) holds cash, realized P&L, id counters and which
+orders were open; marks come from that interval's `marks` rows (from `state_json` for intervals
 committed before schema v5), positions from its `positions` snapshot, open orders from
 `orders` (their latest state), and the client order id index from the orders of the last
 day and every open one (each order is written in the interval that created it).
@@ -16,7 +16,6 @@ broker's own order (fill by fill), so they come back bit-equal.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,8 +25,8 @@ import duckdb
 from paper_broker.enums import OrderStatus, OrderType, Side, TimeInForce
 from paper_broker.errors import StateRestoreError
 from paper_broker.records import BrokerState, Order, PositionRecord
-from warehouse.commit import TABLE_HELD_FIELDS
 from warehouse.frames import ORDER_COLUMNS
+from warehouse.marker import MARKER_COLUMNS, TABLE_HELD_FIELDS, saved_state
 
 # The client order id index only has to recognise an id submitted again, and ids embed the
 # time of their interval, so a retry can only repeat ids of the interval being retried: the
@@ -53,21 +52,25 @@ def load_broker_state(
     Raises `StateRestoreError` when the tables disagree with the marker (an open order or a
     position it names is missing): restoring half a broker would trade on a wrong book."""
     bound = "" if before is None else "AND as_of < ? "
-    # find the interval by its time first, then read its state: a filter or sort that
-    # touches `state_json` would read every interval's state, which grows with the account
+    # find the interval by its time first, then read its marker: a filter or sort that
+    # touches the marker's columns would read every interval's, which grows with the account
     if latest is not None and before is None:
         at, params = "?", [latest]
     else:
         at = f"(SELECT max(as_of) FROM intervals WHERE account_id = ? {bound})"
         params = [account_id] if before is None else [account_id, before]
-    rows = conn.execute(
-        f"SELECT as_of, state_json FROM intervals WHERE account_id = ? AND as_of = {at}",
+    row = conn.execute(
+        f"SELECT as_of, {', '.join(MARKER_COLUMNS)} FROM intervals"
+        f" WHERE account_id = ? AND as_of = {at}",
         [account_id, *params],
-    ).fetchall()
-    if not rows or rows[0][1] is None:
+    ).fetchone()
+    if row is None:
         return None
-    as_of, raw = rows[0]
-    saved = json.loads(raw)
+    as_of, *values = row
+    marker = dict(zip(MARKER_COLUMNS, values, strict=True))
+    if marker["n_positions"] is None and marker["state_json"] is None:
+        return None
+    saved = saved_state(as_of, marker)
 
     positions = _positions(conn, account_id, as_of, saved)
     open_orders = _orders(conn, account_id, saved["open_order_ids"])

@@ -52,15 +52,23 @@ def test_commit_writes_every_table_once(tmp_path: Path) -> None:
     )
 
 
-def test_recommitting_an_interval_is_a_no_op_returning_the_first_summary(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"day_pnl": -12.5, "gross_exposure": 900.0, "trading_state": "halted", "note": "x"}],
+)
+def test_recommitting_an_interval_is_a_no_op_returning_the_first_summary(
+    tmp_path: Path, extra: dict
+) -> None:
     db = tmp_path / "w.duckdb"
-    first = commit_interval(db, make_commit(n=3))
+    commit = dataclasses.replace(make_commit(n=3), extra=extra)
+    first = commit_interval(db, commit)
     before = counts(db)
 
-    again = commit_interval(db, make_commit(n=3))
+    again = commit_interval(db, commit)
 
     assert not again.committed
     assert again.summary == first.summary
+    assert list(again.summary) == list(first.summary)
     assert counts(db) == before
 
 

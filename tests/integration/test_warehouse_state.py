@@ -14,7 +14,8 @@ import pytest
 from paper_broker.broker import PaperBroker
 from paper_broker.enums import OrderType, Side, TimeInForce, TradingState
 from paper_broker.errors import StateRestoreError
-from paper_broker.records import OrderIntent, PositionRecord
+from paper_broker.records import BrokerState, OrderIntent, PositionRecord
+from warehouse import schema
 from warehouse.commit import IntervalCommit, commit_interval
 from warehouse.connection import connect
 from warehouse.results import (
@@ -212,38 +213,96 @@ def test_the_client_id_index_covers_recent_and_open_orders_only(tmp_path: Path) 
     assert closed_old and not (closed_old & ids)
 
 
-def _rewrite_marker(db: Path, change) -> None:
-    """Edit the latest interval's `state_json` as an older papertrade (or a damaged file)
-    would have left it."""
+def _as_before_v6(db: Path, state: BrokerState, summary: dict, **saved: object) -> None:
+    """Turn the latest marker into one committed before schema v6, as a migrated file holds
+    it: the whole state in `state_json`, the whole summary in `summary_json`, and NULL in
+    the columns v6 added."""
+    whole = {
+        "account_id": state.account_id,
+        "initial_cash": state.initial_cash,
+        "cash": state.cash,
+        "realized_pnl": state.realized_pnl,
+        "order_seq": state.order_seq,
+        "fill_seq": state.fill_seq,
+        "as_of": state.as_of.isoformat() if state.as_of else None,
+        "commissions": state.commissions,
+        "open_order_ids": [o.order_id for o in state.open_orders],
+        **saved,
+    }
+    added = ", ".join(f"{c.split()[0]} = NULL" for c in schema._V6_MARKER_COLUMNS)
     with connect(db) as conn:
-        ((raw,),) = conn.execute("SELECT state_json FROM intervals").fetchall()
-        conn.execute("UPDATE intervals SET state_json = ?", [json.dumps(change(json.loads(raw)))])
+        conn.execute(
+            f"UPDATE intervals SET state_json = ?, summary_json = ?, {added}",
+            [json.dumps(whole), json.dumps(summary)],
+        )
 
 
-def test_an_interval_that_named_its_position_symbols_restores_in_their_order(
+def test_a_marker_from_before_v6_restores_its_positions_in_the_order_it_named(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "w.duckdb"
     commit = make_commit(n=3)
-    commit_interval(db, commit)
+    result = commit_interval(db, commit)
     named = [p.symbol for p in reversed(commit.state.positions)]
+    _as_before_v6(db, commit.state, result.summary, position_symbols=named)
 
-    def older(saved: dict) -> dict:
-        del saved["n_positions"]
-        return {**saved, "position_symbols": named}
-
-    _rewrite_marker(db, older)
     with connect(db, read_only=True) as conn:
         restored = load_broker_state(conn, "paper")
 
     assert restored is not None
     assert [p.symbol for p in restored.positions] == named
+    as_committed = {"positions": commit.state.positions, "client_order_ids": {}}
+    assert dataclasses.replace(restored, **as_committed) == dataclasses.replace(
+        commit.state, client_order_ids={}
+    )
+
+
+def test_a_marker_from_before_v6_returns_its_stored_summary(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    commit = make_commit(n=3)
+    first = commit_interval(db, commit)
+    _as_before_v6(
+        db,
+        commit.state,
+        {**first.summary, "note": "as stored"},
+        position_symbols=[p.symbol for p in commit.state.positions],
+    )
+
+    again = commit_interval(db, commit)
+
+    assert not again.committed
+    assert again.summary == {**first.summary, "note": "as stored"}
 
 
 def test_a_positions_snapshot_short_of_the_marker_refuses_to_restore(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     commit_interval(db, make_commit(n=3))
-    _rewrite_marker(db, lambda saved: {**saved, "n_positions": saved["n_positions"] + 1})
+    with connect(db) as conn:
+        conn.execute("UPDATE intervals SET n_positions = n_positions + 1")
 
     with connect(db, read_only=True) as conn, pytest.raises(StateRestoreError, match="names"):
         load_broker_state(conn, "paper")
+
+
+def test_the_marker_keeps_the_state_and_summary_in_columns(tmp_path: Path) -> None:
+    # long strings per interval slow every later checkpoint down (see warehouse.marker)
+    db = tmp_path / "w.duckdb"
+    commit = make_commit(n=3)
+    extra = {"day_pnl": -1.5, "trading_state": "active"}
+    commit_interval(db, dataclasses.replace(commit, extra=extra))
+
+    with connect(db, read_only=True) as conn:
+        row = conn.execute(
+            "SELECT state_json, summary_json, cash, n_positions, day_pnl, trading_state,"
+            " open_order_ids FROM intervals"
+        ).fetchone()
+
+    assert row == (
+        None,
+        None,
+        commit.state.cash,
+        len(commit.state.positions),
+        -1.5,
+        "active",
+        [o.order_id for o in commit.state.open_orders],
+    )
