@@ -1,14 +1,14 @@
 """The interval marker: the `intervals` row that says an interval is committed, and what it
 keeps of the broker and of the commit's summary.
 
-Since schema v6 the marker keeps them in typed columns, so users can query cash, equity or
+Since schema v6 the marker keeps them in typed columns, so users can query cash, day P&L or
 the trading state per interval, and so that nothing long is stored per interval: every
-checkpoint re-compresses the strings of a table's newest rows (up to about 2,000 of them),
-and with 650 bytes of JSON per interval the checkpoint grew by about 25 ms over five trading
-days before falling back. `state_json` and `summary_json` now hold only what has no column
-(a broker scalar or a summary entry added later, persisted without a migration), and are
-NULL otherwise. Markers written before v6 hold the whole state and summary there; both
-readers below still understand them.
+checkpoint re-compresses the strings of a table's newest rows (up to about 2,000 of them).
+With 650 bytes of JSON per interval, a 200-symbol account's checkpoint took 61 ms by its
+fourth trading day, against 51 ms with the columns. `state_json` and `summary_json` now
+hold only what has no column (a broker scalar or a summary entry added later, persisted
+without a migration), and are NULL otherwise. Markers written before v6 hold the whole
+state and summary there; both readers below still understand them.
 """
 
 from __future__ import annotations
