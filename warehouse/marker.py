@@ -37,16 +37,16 @@ COUNT_COLUMNS = (
 # `IntervalCommit.extra` entries with a column of their own
 EXTRA_COLUMNS = ("day_pnl", "gross_exposure", "trading_state")
 
-MARKER_COLUMNS = (
-    "status", *COUNT_COLUMNS, *STATE_COLUMNS, "open_order_ids", *EXTRA_COLUMNS,
-    "state_json", "summary_json",
-)  # fmt: skip
+# what each reader takes from the marker
+SUMMARY_COLUMNS = ("status", *COUNT_COLUMNS, *EXTRA_COLUMNS, "summary_json")
+STATE_MARKER_COLUMNS = (*STATE_COLUMNS, "open_order_ids", "n_positions", "state_json")
 
 
 def marker_values(
     as_of: datetime, summary: dict[str, Any], state: BrokerState, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """The values of `MARKER_COLUMNS` for a commit's summary, state and extra entries."""
+    """The marker's columns (besides the key and the commit's timing) and their values, for
+    a commit's summary, state and extra entries."""
     rest: dict[str, Any] = {
         f.name: getattr(state, f.name)
         for f in dataclasses.fields(state)
@@ -71,18 +71,17 @@ def committed_summary(
 ) -> dict[str, Any] | None:
     """What the commit of `(account_id, as_of)` returned, or None when it is not committed.
 
-    Reads the marker by its key, so the cost does not grow with the account's age."""
-    row = conn.execute(
-        f"SELECT {', '.join(MARKER_COLUMNS)} FROM intervals WHERE account_id = ? AND as_of = ?",
-        [account_id, as_of],
-    ).fetchone()
-    if row is None:
+    Reads the marker by its key, so the cost does not grow with the account's age; asks
+    first whether it exists, since nearly every caller is about to commit it."""
+    key = [account_id, as_of]
+    exists = "SELECT 1 FROM intervals WHERE account_id = ? AND as_of = ?"
+    if conn.execute(exists, key).fetchone() is None:
         return None
-    marker = dict(zip(MARKER_COLUMNS, row, strict=True))
+    marker = _marker(conn, account_id, as_of, SUMMARY_COLUMNS)
     if marker["n_positions"] is None:  # written before schema v6: the summary is whole
         return json.loads(marker["summary_json"] or "{}")
     ((cash, equity),) = conn.execute(
-        "SELECT cash, equity FROM equity WHERE account_id = ? AND ts = ?", [account_id, as_of]
+        "SELECT cash, equity FROM equity WHERE account_id = ? AND ts = ?", key
     ).fetchall()
     return {
         "account_id": account_id,
@@ -96,12 +95,15 @@ def committed_summary(
     }
 
 
-def saved_state(as_of: datetime, marker: dict[str, Any]) -> dict[str, Any]:
+def saved_state(
+    conn: duckdb.DuckDBPyConnection, account_id: str, as_of: datetime
+) -> dict[str, Any] | None:
     """The broker scalars the marker of `as_of` keeps (`as_of` as ISO text), with
-    `open_order_ids` and the number of positions (before schema v6: their symbols), from
-    its `MARKER_COLUMNS`."""
+    `open_order_ids` and the number of positions (before schema v6: their symbols); None
+    when the marker keeps no state."""
+    marker = _marker(conn, account_id, as_of, STATE_MARKER_COLUMNS)
     if marker["n_positions"] is None:  # written before schema v6: the state is whole
-        return dict(json.loads(marker["state_json"]))
+        return json.loads(marker["state_json"]) if marker["state_json"] else None
     return {
         **{c: marker[c] for c in STATE_COLUMNS},
         "as_of": as_of.isoformat(),
@@ -109,3 +111,15 @@ def saved_state(as_of: datetime, marker: dict[str, Any]) -> dict[str, Any]:
         "n_positions": marker["n_positions"],
         **json.loads(marker["state_json"] or "{}"),
     }
+
+
+def _marker(
+    conn: duckdb.DuckDBPyConnection, account_id: str, as_of: datetime, columns: tuple[str, ...]
+) -> dict[str, Any]:
+    # only the columns asked for: each one read costs DuckDB a good part of a millisecond
+    row = conn.execute(
+        f"SELECT {', '.join(columns)} FROM intervals WHERE account_id = ? AND as_of = ?",
+        [account_id, as_of],
+    ).fetchone()
+    assert row is not None
+    return dict(zip(columns, row, strict=True))

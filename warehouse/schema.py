@@ -216,7 +216,7 @@ _V1_TABLES = (
     )""",
 )
 
-_V6_MARKER_COLUMNS = (
+V6_MARKER_COLUMNS = (
     "n_positions INTEGER", "n_risk_events INTEGER", "n_alerts INTEGER", "pending_alerts INTEGER",
     "initial_cash DOUBLE", "cash DOUBLE", "realized_pnl DOUBLE", "commissions DOUBLE",
     "order_seq BIGINT", "fill_seq BIGINT", "open_order_ids VARCHAR[]", "day_pnl DOUBLE",
@@ -300,7 +300,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "intervals: the broker's scalars and the commit's summary in typed columns instead of"
         " state_json and summary_json (see warehouse.marker), so cash, day P&L and the trading"
         " state are plain columns and no interval stores long strings",
-        tuple(f"ALTER TABLE intervals ADD COLUMN IF NOT EXISTS {c}" for c in _V6_MARKER_COLUMNS),
+        tuple(f"ALTER TABLE intervals ADD COLUMN IF NOT EXISTS {c}" for c in V6_MARKER_COLUMNS),
     ),
 )
 

@@ -26,7 +26,7 @@ from paper_broker.enums import OrderStatus, OrderType, Side, TimeInForce
 from paper_broker.errors import StateRestoreError
 from paper_broker.records import BrokerState, Order, PositionRecord
 from warehouse.frames import ORDER_COLUMNS
-from warehouse.marker import MARKER_COLUMNS, TABLE_HELD_FIELDS, saved_state
+from warehouse.marker import TABLE_HELD_FIELDS, saved_state
 
 # The client order id index only has to recognise an id submitted again, and ids embed the
 # time of their interval, so a retry can only repeat ids of the interval being retried: the
@@ -51,26 +51,19 @@ def load_broker_state(
 
     Raises `StateRestoreError` when the tables disagree with the marker (an open order or a
     position it names is missing): restoring half a broker would trade on a wrong book."""
-    bound = "" if before is None else "AND as_of < ? "
-    # find the interval by its time first, then read its marker: a filter or sort that
-    # touches the marker's columns would read every interval's, which grows with the account
+    # find the interval by its time first, then read its marker by its key: a filter or sort
+    # that touches the marker's columns would read every interval's, which grows with age
     if latest is not None and before is None:
-        at, params = "?", [latest]
+        as_of = latest
     else:
-        at = f"(SELECT max(as_of) FROM intervals WHERE account_id = ? {bound})"
-        params = [account_id] if before is None else [account_id, before]
-    row = conn.execute(
-        f"SELECT as_of, {', '.join(MARKER_COLUMNS)} FROM intervals"
-        f" WHERE account_id = ? AND as_of = {at}",
-        [account_id, *params],
-    ).fetchone()
-    if row is None:
+        bound = "" if before is None else "AND as_of < ? "
+        ((as_of,),) = conn.execute(
+            f"SELECT max(as_of) FROM intervals WHERE account_id = ? {bound}",
+            [account_id] if before is None else [account_id, before],
+        ).fetchall()
+    saved = saved_state(conn, account_id, as_of) if as_of is not None else None
+    if saved is None:
         return None
-    as_of, *values = row
-    marker = dict(zip(MARKER_COLUMNS, values, strict=True))
-    if marker["n_positions"] is None and marker["state_json"] is None:
-        return None
-    saved = saved_state(as_of, marker)
 
     positions = _positions(conn, account_id, as_of, saved)
     open_orders = _orders(conn, account_id, saved["open_order_ids"])

@@ -229,7 +229,7 @@ def _as_before_v6(db: Path, state: BrokerState, summary: dict, **saved: object) 
         "open_order_ids": [o.order_id for o in state.open_orders],
         **saved,
     }
-    added = ", ".join(f"{c.split()[0]} = NULL" for c in schema._V6_MARKER_COLUMNS)
+    added = ", ".join(f"{c.split()[0]} = NULL" for c in schema.V6_MARKER_COLUMNS)
     with connect(db) as conn:
         conn.execute(
             f"UPDATE intervals SET state_json = ?, summary_json = ?, {added}",
