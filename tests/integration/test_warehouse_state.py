@@ -306,3 +306,19 @@ def test_the_marker_keeps_the_state_and_summary_in_columns(tmp_path: Path) -> No
         "active",
         [o.order_id for o in commit.state.open_orders],
     )
+
+
+@pytest.mark.parametrize("state_as_of", [None, T0 - timedelta(minutes=3)])
+def test_a_state_dated_apart_from_its_interval_keeps_its_own_time(
+    tmp_path: Path, state_as_of
+) -> None:
+    db = tmp_path / "w.duckdb"
+    commit = make_commit(n=2)
+    state = dataclasses.replace(commit.state, as_of=state_as_of)
+    commit_interval(db, dataclasses.replace(commit, state=state))
+
+    with connect(db, read_only=True) as conn:
+        restored = load_broker_state(conn, "paper")
+
+    assert restored is not None
+    assert restored.as_of == state_as_of
