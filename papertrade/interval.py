@@ -413,9 +413,8 @@ def load_account_marks(
         # DuckDB refuses named parameters a statement does not use
         return conn.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).fetchall()
 
-    committed = committed_summary(conn, account_id, as_of)
-    ((last, latest),) = rows(
-        "SELECT max(as_of) FILTER (WHERE as_of < $as_of), max(as_of)"
+    ((last, latest, done),) = rows(
+        "SELECT max(as_of) FILTER (WHERE as_of < $as_of), max(as_of), bool_or(as_of = $as_of)"
         " FROM intervals WHERE account_id = $account"
     )
     ((start, peak),) = rows(
@@ -430,7 +429,7 @@ def load_account_marks(
         latest=latest.astimezone(UTC) if latest is not None else None,
         session_start_equity=float(start) if start is not None else initial,
         peak_equity=max(float(peak) if peak is not None else initial, initial),
-        committed_summary=committed,
+        committed_summary=committed_summary(conn, account_id, as_of) if done else None,
         trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
     )
 

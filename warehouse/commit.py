@@ -177,13 +177,14 @@ def _commit(
     key = {"account": account, "as_of": as_of}
     conn.execute("BEGIN TRANSACTION")
     try:
-        done = committed_summary(conn, account, as_of)
-        if done is not None:
-            conn.execute("ROLLBACK")
-            return CommitResult(False, done)
-        ((latest,),) = conn.execute(
-            "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
+        ((latest, done),) = conn.execute(
+            "SELECT max(as_of), bool_or(as_of = ?) FROM intervals WHERE account_id = ?",
+            [as_of, account],
         ).fetchall()
+        if done:
+            summary = committed_summary(conn, account, as_of) or {}
+            conn.execute("ROLLBACK")
+            return CommitResult(False, summary)
 
         if commit.check_based_on:
             _check_based_on(account, as_of, commit.based_on, latest)

@@ -71,13 +71,13 @@ def committed_summary(
 ) -> dict[str, Any] | None:
     """What the commit of `(account_id, as_of)` returned, or None when it is not committed.
 
-    Reads the marker by its key, so the cost does not grow with the account's age; asks
-    first whether it exists, since nearly every caller is about to commit it."""
+    Reads the marker by its key, so the cost does not grow with the account's age. Callers
+    on the interval's path learn whether it exists from the aggregate over the account's
+    intervals they run anyway, and call this only when it does."""
     key = [account_id, as_of]
-    exists = "SELECT 1 FROM intervals WHERE account_id = ? AND as_of = ?"
-    if conn.execute(exists, key).fetchone() is None:
-        return None
     marker = _marker(conn, account_id, as_of, SUMMARY_COLUMNS)
+    if marker is None:
+        return None
     if marker["n_positions"] is None:  # written before schema v6: the summary is whole
         return json.loads(marker["summary_json"] or "{}")
     ((cash, equity),) = conn.execute(
@@ -102,6 +102,8 @@ def saved_state(
     `open_order_ids` and the number of positions (before schema v6: their symbols); None
     when the marker keeps no state."""
     marker = _marker(conn, account_id, as_of, STATE_MARKER_COLUMNS)
+    if marker is None:
+        return None
     if marker["n_positions"] is None:  # written before schema v6: the state is whole
         return json.loads(marker["state_json"]) if marker["state_json"] else None
     return {
@@ -115,11 +117,10 @@ def saved_state(
 
 def _marker(
     conn: duckdb.DuckDBPyConnection, account_id: str, as_of: datetime, columns: tuple[str, ...]
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     # only the columns asked for: each one read costs DuckDB a good part of a millisecond
     row = conn.execute(
         f"SELECT {', '.join(columns)} FROM intervals WHERE account_id = ? AND as_of = ?",
         [account_id, as_of],
     ).fetchone()
-    assert row is not None
-    return dict(zip(columns, row, strict=True))
+    return None if row is None else dict(zip(columns, row, strict=True))
