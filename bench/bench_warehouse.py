@@ -23,7 +23,7 @@ import pyarrow as pa
 from paper_broker.records import PositionRecord
 from warehouse.commit import EquityRow, IntervalCommit, commit_interval
 from warehouse.connection import connect
-from warehouse.frames import fills_table, orders_table, positions_frame
+from warehouse.frames import fills_table, marks_table, orders_table, positions_frame
 from warehouse.testing import T0, make_commit, symbols
 
 N = 500
@@ -43,6 +43,8 @@ def _bare_tables(c: IntervalCommit) -> dict[str, pa.Table]:
     every column of their tables, so the baseline times DuckDB's inserts alone."""
     assert c.quotes is not None
     positions = positions_frame(c.account_id, c.as_of, c.state.positions)
+    marks = marks_table(c.state.marks)
+    n = marks.num_rows
     equity = {
         "account_id": c.account_id,
         **dataclasses.asdict(EquityRow.from_state(c.state, c.as_of)),
@@ -54,14 +56,8 @@ def _bare_tables(c: IntervalCommit) -> dict[str, pa.Table]:
         "orders": orders_table(c.orders),
         "fills": fills_table(c.fills),
         "positions": pa.Table.from_pandas(positions, preserve_index=False),
-        "marks": pa.table(
-            {
-                "account_id": [c.account_id] * len(c.state.marks),
-                "as_of": pa.array([c.as_of] * len(c.state.marks), pa.timestamp("us", tz="UTC")),
-                "symbol": list(c.state.marks),
-                "seq": pa.array(range(len(c.state.marks)), pa.int32()),
-                "mark": list(c.state.marks.values()),
-            }
+        "marks": marks.append_column("account_id", pa.array([c.account_id] * n)).append_column(
+            "as_of", pa.array([c.as_of] * n, pa.timestamp("us", tz="UTC"))
         ),
         "equity": pa.Table.from_pylist([equity]),
     }

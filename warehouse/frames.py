@@ -148,18 +148,13 @@ def fills_table(fills: Sequence[Fill]) -> pa.Table:
     return _table(_column_values(fills, FILL_COLUMNS, ("ts",), _FILL_FLOATS), ("ts",))
 
 
+_POSITION_FIELDS = ("symbol", "quantity", "avg_cost", "market_price", "realized_pnl")
+
+
 def positions_table(positions: Sequence[PositionRecord]) -> pa.Table:
     """What a position snapshot is made of: symbol, signed quantity, average cost, market
     price and realized P&L. The commit adds the account, the time and the valuations."""
-    return pa.table(
-        {
-            "symbol": pa.array([p.symbol for p in positions], pa.string()),
-            "quantity": pa.array([p.quantity for p in positions], pa.float64()),
-            "avg_cost": pa.array([p.avg_cost for p in positions], pa.float64()),
-            "market_price": pa.array([p.market_price for p in positions], pa.float64()),
-            "realized_pnl": pa.array([p.realized_pnl for p in positions], pa.float64()),
-        }
-    )
+    return _table(_column_values(positions, _POSITION_FIELDS, (), _POSITION_FIELDS[1:]), ())
 
 
 def marks_table(marks: Mapping[str, float]) -> pa.Table:
