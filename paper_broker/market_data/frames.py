@@ -32,7 +32,8 @@ QUOTE_COLUMNS: tuple[str, ...] = (
 )
 BAR_COLUMNS: tuple[str, ...] = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
 
-_FLOAT_QUOTE = ("bid", "ask", "bid_size", "ask_size", "last", "volume")
+# the quote columns `quote_frame` casts to float64
+FLOAT_QUOTE_COLUMNS = ("bid", "ask", "bid_size", "ask_size", "last", "volume")
 _FLOAT_BAR = ("open", "high", "low", "close", "volume")
 UTC_NS = "datetime64[ns, UTC]"
 
@@ -57,9 +58,9 @@ def quote_frame(data: dict[str, object] | pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(data)
     for col in QUOTE_COLUMNS:
         if col not in frame:
-            frame[col] = pd.Series(dtype="float64") if col in _FLOAT_QUOTE else None
+            frame[col] = pd.Series(dtype="float64") if col in FLOAT_QUOTE_COLUMNS else None
     frame = frame.loc[:, list(QUOTE_COLUMNS)].reset_index(drop=True)
-    frame[list(_FLOAT_QUOTE)] = frame[list(_FLOAT_QUOTE)].astype("float64")
+    frame[list(FLOAT_QUOTE_COLUMNS)] = frame[list(FLOAT_QUOTE_COLUMNS)].astype("float64")
     frame["quote_ts"] = utc_series(frame["quote_ts"])
     return frame
 

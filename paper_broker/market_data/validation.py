@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from paper_broker.market_data.frames import (
-    _FLOAT_QUOTE,  # the columns quote_frame casts to float64; one list, not a copy
+    FLOAT_QUOTE_COLUMNS,
     QUOTE_COLUMNS,
     quote_frame,
     to_utc,
@@ -174,7 +174,7 @@ def _is_quote_frame(quotes: pd.DataFrame) -> bool:
     ts_dtype = dtypes["quote_ts"]
     # `tz is`: a zoneinfo UTC compares equal to the dtype quote_frame makes but is not it
     return (
-        all(dtypes[col] == np.float64 for col in _FLOAT_QUOTE)
+        all(dtypes[col] == np.float64 for col in FLOAT_QUOTE_COLUMNS)
         and isinstance(ts_dtype, pd.DatetimeTZDtype)
         and ts_dtype == _UTC_DTYPE
         and ts_dtype.tz is _UTC_DTYPE.tz
