@@ -191,7 +191,7 @@ def store(settings: Settings, report: DayReport, now: datetime) -> None:
     from papertrade.alerts.records import is_wanted
     from papertrade.alerts.render import render_dq_alert, render_summary_alert
     from papertrade.dq.results import dq_results_frame
-    from warehouse.commit import alerts_frame
+    from warehouse.commit import alert_rows
     from warehouse.connection import connect
     from warehouse.results import write_end_of_day
 
@@ -214,7 +214,7 @@ def store(settings: Settings, report: DayReport, now: datetime) -> None:
             conn,
             performance=[performance_row(report)],
             dq_results=dq if dq is not None else [],
-            alerts=alerts_frame(pd.DataFrame(wanted), account, report.session.close),
+            alerts=alert_rows(wanted, account, report.session.close),
         )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -40,11 +41,11 @@ from warehouse.connection import DEFAULT_TIMEOUT, connect
 from warehouse.frames import (
     ORDER_COLUMNS,
     fills_table,
+    loose_rows,
     marks_table,
     orders_table,
     positions_table,
-    rows_frame,
-    utc_series,
+    rows_table,
 )
 from warehouse.marker import committed_summary, marker_values
 
@@ -53,16 +54,24 @@ QUOTE_COLUMNS = (
     "quote_ts", "provider", "valid", "flag_reason",
 )  # fmt: skip
 BAR_COLUMNS = ("account_id", "timestamp", "symbol", "open", "high", "low", "close", "volume")
-RISK_EVENT_COLUMNS = (
-    "account_id", "event_id", "ts", "rule", "symbol", "reason", "detail", "value",
-    "limit_value", "state_before", "state_after",
-)  # fmt: skip
-ALERT_COLUMNS = (
-    "account_id", "alert_id", "created_at", "kind", "level", "title", "text", "payload_json",
-    "status", "attempts", "last_error", "sent_at", "slack_ts",
-)  # fmt: skip
+_UTC = pa.timestamp("us", tz="UTC")
+RISK_EVENT_SCHEMA = pa.schema(
+    [("account_id", pa.string()), ("event_id", pa.string()), ("ts", _UTC)]
+    + [(c, pa.string()) for c in ("rule", "symbol", "reason", "detail")]
+    + [("value", pa.float64()), ("limit_value", pa.float64())]
+    + [("state_before", pa.string()), ("state_after", pa.string())]
+)
+ALERT_SCHEMA = pa.schema(
+    [("account_id", pa.string()), ("alert_id", pa.string()), ("created_at", _UTC)]
+    + [(c, pa.string()) for c in ("kind", "level", "title", "text", "payload_json", "status")]
+    + [("attempts", pa.int32()), ("last_error", pa.string()), ("sent_at", _UTC)]
+    + [("slack_ts", pa.string())]
+)
+RISK_EVENT_COLUMNS = tuple(RISK_EVENT_SCHEMA.names)
+ALERT_COLUMNS = tuple(ALERT_SCHEMA.names)
 
 Stage = Callable[[str], None]
+Rows = pd.DataFrame | Sequence[Mapping[str, Any]] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +128,8 @@ class IntervalCommit:
     fills: Sequence[Fill] = ()
     positions: Sequence[PositionRecord] | None = None
     equity: EquityRow | None = None
-    risk_events: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None
-    alerts: pd.DataFrame | Sequence[Mapping[str, Any]] | None = None
+    risk_events: Rows = None
+    alerts: Rows = None
     trading_state: tuple[TradingState, str] | None = None
     n_rejections: int = 0
     gap_intervals: int = 0
@@ -240,12 +249,12 @@ def _commit(
         )  # fmt: skip
         stage("equity")
 
-        risk = _with_ids(rows_frame(commit.risk_events), account, as_of, "event_id", "ts", "risk")
-        insert_frame(conn, "risk_events", risk, RISK_EVENT_COLUMNS)
+        risk = rows_table(risk_event_rows(commit.risk_events, account, as_of), RISK_EVENT_SCHEMA)
+        insert_frame(conn, "risk_events", risk)
         stage("risk_events")
 
-        alerts = alerts_frame(rows_frame(commit.alerts), account, as_of)
-        insert_frame(conn, "alerts", alerts, ALERT_COLUMNS)
+        alerts = rows_table(alert_rows(commit.alerts, account, as_of), ALERT_SCHEMA)
+        insert_frame(conn, "alerts", alerts)
         stage("alerts")
 
         if commit.trading_state is not None:
@@ -401,40 +410,31 @@ _ORDER_UPDATES = ", ".join(
 )
 
 
-def alerts_frame(frame: pd.DataFrame, account_id: str, as_of: datetime) -> pd.DataFrame:
+def alert_rows(rows: Rows, account_id: str, as_of: datetime) -> list[dict[str, Any]]:
     """Outbox rows with defaults: deterministic `alert_id` `{account}:{as_of}:{kind}:{n}`,
     `created_at` = as_of, status pending, no attempts; a `payload` dict becomes JSON."""
-    if frame.empty:
-        return frame
-    out = frame.copy()
-    if "payload" in out and "payload_json" not in out:
-        out["payload_json"] = [json.dumps(p, default=str) for p in out.pop("payload")]
-    if "alert_id" not in out:
-        n = out.groupby("kind").cumcount()
-        out["alert_id"] = [
-            f"{account_id}:{as_of.isoformat()}:{k}:{i}" for k, i in zip(out["kind"], n, strict=True)
-        ]
-    out["account_id"] = account_id
-    if "created_at" not in out:
-        out["created_at"] = utc_series([as_of] * len(out))
-    for column, default in (("status", "pending"), ("attempts", 0), ("level", "info")):
-        if column not in out:
-            out[column] = default
+    out, seen = [], Counter[str]()
+    for row in loose_rows(rows):
+        row = {"created_at": as_of, "status": "pending", "attempts": 0, "level": "info", **row}
+        row["account_id"] = account_id
+        if "payload" in row and "payload_json" not in row:
+            row["payload_json"] = json.dumps(row.pop("payload"), default=str)
+        if "alert_id" not in row:
+            kind = str(getattr(row["kind"], "value", row["kind"]))
+            row["alert_id"] = f"{account_id}:{as_of.isoformat()}:{kind}:{seen[kind]}"
+            seen[kind] += 1
+        out.append(row)
     return out
 
 
-def _with_ids(
-    frame: pd.DataFrame, account_id: str, as_of: datetime, id_col: str, ts_col: str, kind: str
-) -> pd.DataFrame:
-    if frame.empty:
-        return frame
-    out = frame.copy()
-    out["account_id"] = account_id
-    if id_col not in out:
-        out[id_col] = [f"{account_id}:{as_of.isoformat()}:{kind}:{i}" for i in range(len(out))]
-    if ts_col not in out:
-        out[ts_col] = utc_series([as_of] * len(out))
-    return out
+def risk_event_rows(rows: Rows, account_id: str, as_of: datetime) -> list[dict[str, Any]]:
+    """Risk events with defaults: `ts` = as_of, deterministic `event_id`
+    `{account}:{as_of}:risk:{n}`."""
+    return [
+        {"event_id": f"{account_id}:{as_of.isoformat()}:risk:{n}", "ts": as_of, **row,
+         "account_id": account_id}
+        for n, row in enumerate(loose_rows(rows))
+    ]  # fmt: skip
 
 
 _QUOTE_FIELDS = tuple(c for c in QUOTE_COLUMNS if c not in ("account_id", "as_of"))

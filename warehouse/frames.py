@@ -192,6 +192,36 @@ def positions_frame(
     )
 
 
+def loose_rows(rows: pd.DataFrame | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Loose rows (a DataFrame or a list of dicts / dataclass-like mappings) as new dicts.
+    A DataFrame's null cells are left out, so it reads as the dicts it was made of."""
+    if rows is None:
+        return []
+    if isinstance(rows, pd.DataFrame):
+        records = rows.to_dict("records")
+        return [{str(k): v for k, v in r.items() if not _is_null(v)} for r in records]
+    return [dict(r) for r in rows]
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and value != value)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    return None if _is_null(value) else value  # NULL, as a pandas scan reads NaN and NaT
+
+
+def rows_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows as an Arrow table of `schema`: keys outside it are dropped, missing ones NULL.
+    For the few rows an interval has, a tenth of the cost of a DataFrame, and DuckDB scans
+    it without converting object columns."""
+    return pa.table(
+        {name: [_cell(row.get(name)) for row in rows] for name in schema.names}, schema=schema
+    )
+
+
 def rows_frame(rows: pd.DataFrame | Sequence[Mapping[str, Any]] | None) -> pd.DataFrame:
     """Loose rows (a DataFrame or a list of dicts / dataclass-like mappings) as a DataFrame."""
     if rows is None:

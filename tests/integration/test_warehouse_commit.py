@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from paper_broker.enums import OrderStatus, TradingState
@@ -50,6 +51,50 @@ def test_commit_writes_every_table_once(tmp_path: Path) -> None:
     assert result.summary["equity"] == pytest.approx(
         commit.state.cash + sum(p.quantity * p.market_price for p in commit.state.positions)
     )
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_risk_events_and_alerts_get_their_defaults(tmp_path: Path, as_frame: bool) -> None:
+    """Loose rows, as dicts or a DataFrame: ids, times and outbox defaults are filled in,
+    NaN and NaT become NULL, enums their values, keys without a column are dropped."""
+    db = tmp_path / "w.duckdb"
+    risk = [
+        {"rule": "max_position", "symbol": "AAA", "value": 2.5, "limit_value": float("nan"),
+         "state_after": TradingState.HALTED, "not_a_column": 1},
+        {"rule": "max_position", "symbol": "BBB", "ts": T0 - timedelta(seconds=3)},
+    ]  # fmt: skip
+    alerts = [
+        {"kind": "risk", "title": "a", "payload": {"n": 1}},
+        {"kind": "risk", "title": "b", "level": "warning", "sent_at": pd.NaT},
+        {"kind": "fills", "title": "c", "alert_id": "mine"},
+    ]
+    commit = dataclasses.replace(
+        make_commit(n=2),
+        risk_events=pd.DataFrame(risk) if as_frame else risk,
+        alerts=pd.DataFrame(alerts) if as_frame else alerts,
+    )
+
+    commit_interval(db, commit)
+
+    key = f"paper:{T0.isoformat()}"
+    with connect(db, read_only=True) as conn:
+        events = conn.execute(
+            "SELECT event_id, ts, symbol, value, limit_value, state_after FROM risk_events "
+            "ORDER BY event_id"
+        ).fetchall()
+        queued = conn.execute(
+            "SELECT alert_id, created_at, level, status, attempts, payload_json, sent_at "
+            "FROM alerts ORDER BY title"
+        ).fetchall()
+    assert events == [
+        (f"{key}:risk:0", T0, "AAA", 2.5, None, "halted"),
+        (f"{key}:risk:1", T0 - timedelta(seconds=3), "BBB", None, None, None),
+    ]
+    assert queued == [
+        (f"{key}:risk:0", T0, "info", "pending", 0, '{"n": 1}', None),
+        (f"{key}:risk:1", T0, "warning", "pending", 0, None, None),
+        ("mine", T0, "info", "pending", 0, None, None),
+    ]
 
 
 @pytest.mark.parametrize(
