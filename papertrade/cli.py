@@ -18,7 +18,7 @@ from rich.console import Console
 from typer._click import exceptions as click_errors  # Typer vendors its own Click
 from typer.core import TyperGroup
 
-from paper_broker.market_data.errors import ProviderAuthError, ReplayDataError
+from paper_broker.market_data.errors import MarketDataError, ProviderAuthError, ReplayDataError
 from papertrade.errors import PapertradeError, UserError
 from papertrade.settings import Settings, load_settings
 from strategies.errors import StrategyError
@@ -50,7 +50,7 @@ class OneLineUsageErrors(TyperGroup):
         except click_errors.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
-        except click_errors.Abort:
+        except typer.Abort:  # end of input at a prompt; Ctrl-C arrives as exit code 130
             typer.echo("Aborted!", err=True)
             sys.exit(1)
         # without standalone mode Click returns the exit code of a `typer.Exit`
@@ -108,7 +108,7 @@ def user_errors(func: F) -> F:
         except USER_FIXABLE as exc:
             err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except PapertradeError as exc:  # a failure, not the user's doing: exit 1
+        except (PapertradeError, MarketDataError) as exc:  # a failure, not the user's doing
             err_console.print(f"failed: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 

@@ -82,6 +82,10 @@ def interval(
     settings = settings_from(config, db)
     when = parse_as_of(as_of) if as_of is not None else None
     _check_strategy(settings)
+    if when is not None:
+        from papertrade.interval import check_as_of
+
+        check_as_of(settings, when)
     _quiet_prefect()
     from flows.trading_interval import trading_interval
 

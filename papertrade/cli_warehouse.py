@@ -232,7 +232,7 @@ def kill_switch_status(
     from warehouse.trading_state import get_trading_state
 
     settings = settings_from(config, db)
-    account = account_id or settings.account.id
+    account = _account(settings, account_id)
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
         row = get_trading_state(conn, account)

@@ -450,15 +450,40 @@ def _load(
     from warehouse.state import load_broker_state
 
     account = settings.account.id
-    if marks.latest is not None and marks.latest > as_of:
-        raise UserError(
-            f"interval {as_of.isoformat()} is before account {account}'s last committed "
-            f"interval {marks.latest.isoformat()}: intervals are committed in time order"
-        )
+    refuse_before_latest(account, as_of, marks.latest)
     # nothing is committed after `as_of` (checked above): the latest interval is the last
     state = load_broker_state(conn, account, latest=marks.latest)
     history = load_history(conn, account, as_of, settings.market_data.history_bars)
     return state, history, previous_mids(history, marks.last_before)
+
+
+def refuse_before_latest(account: str, as_of: datetime, latest: datetime | None) -> None:
+    if latest is not None and latest > as_of:
+        raise UserError(
+            f"interval {as_of.isoformat()} is before account {account}'s last committed "
+            f"interval {latest.isoformat()}: intervals are committed in time order"
+        )
+
+
+def check_as_of(settings: Settings, as_of: datetime) -> None:
+    """The refusal of an interval before the account's last, given before Prefect starts:
+    a user's typo is one line, not a failed flow run with its traceback in the log. The
+    run checks again under its lock."""
+    import duckdb
+
+    from warehouse.connection import connect
+
+    db, account = Path(settings.warehouse.path), settings.account.id
+    if not db.is_file():
+        return
+    with connect(db, read_only=True, timeout=settings.warehouse.lock_timeout_seconds) as conn:
+        try:
+            ((latest,),) = conn.execute(
+                "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
+            ).fetchall()
+        except duckdb.CatalogException:  # a file without the tables yet
+            return
+    refuse_before_latest(account, as_of, latest)
 
 
 def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:

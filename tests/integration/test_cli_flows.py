@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -121,4 +122,25 @@ def test_eod_for_an_unknown_account_writes_nothing(
 
     assert result.exit_code == 2, result.output
     assert "unknown account" in result.output
+    assert db.read_bytes() == before
+
+
+def test_an_interval_before_the_accounts_last_is_refused_before_prefect_starts(
+    tmp_path: Path,
+) -> None:
+    from warehouse.commit import commit_interval
+    from warehouse.testing import T0, make_commit
+
+    db = tmp_path / "pt.duckdb"
+    commit_interval(db, make_commit(T0, n=1))
+    before = db.read_bytes()
+    earlier = (T0 - timedelta(minutes=5)).isoformat()
+
+    result = _invoke("interval", "--as-of", earlier, "--force", "--db", str(db))
+
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: interval {earlier} is before account paper's last committed interval "
+        f"{T0.isoformat()}: intervals are committed in time order"
+    ]
     assert db.read_bytes() == before

@@ -43,14 +43,15 @@ def test_kill_switch_on_posts_to_slack_at_once(
     assert status == [("sent",)]
 
 
-def test_kill_switch_for_an_unknown_account_is_bad_input(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["on", "--reason", "x"], ["off"], ["status"]])
+def test_kill_switch_for_an_unknown_account_is_bad_input(
+    tmp_path: Path, command: list[str]
+) -> None:
     db = tmp_path / "w.duckdb"
     commit_interval(db, make_commit(n=1))
     before = db.read_bytes()
 
-    result = runner.invoke(
-        app, ["kill-switch", "on", "--reason", "x", "--db", str(db), "--account-id", "nope"]
-    )
+    result = runner.invoke(app, ["kill-switch", *command, "--db", str(db), "--account-id", "nope"])
 
     assert result.exit_code == 2
     assert "unknown account" in result.output
