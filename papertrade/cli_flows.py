@@ -163,7 +163,7 @@ def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
     from papertrade.calendar import MarketCalendar
 
     calendar = MarketCalendar.for_market(settings.market_data)
-    session = _last_full_session(calendar, datetime.now(UTC))
+    session = last_full_session(calendar, datetime.now(UTC))
     times = calendar.intervals(session)
     console.print(
         f"Demo: account [bold]{settings.account.id}[/], {len(settings.universe.symbols)} "
@@ -192,11 +192,13 @@ def _str(path: Path | None) -> str | None:
     return str(path) if path is not None else None
 
 
-def _last_full_session(calendar: Any, now: datetime) -> Any:
+def last_full_session(calendar: Any, now: datetime) -> Any:
+    """The latest session that closed before `now` and ran its full hours: an early close
+    would show the demo about half the intervals."""
     day: date = now.date()
     for back in range(0, 15):
         session = calendar.session(day - timedelta(days=back))
-        if session is not None and session.close <= now:
+        if session is not None and session.close <= now and not session.is_early_close:
             return session
     raise UserError("no exchange session in the last two weeks")
 

@@ -76,8 +76,8 @@ def resolve_session(
 def compute_day_metrics(
     settings: Settings, session: Session
 ) -> tuple[Metrics, pd.Series, pd.DataFrame]:
-    """Metrics from inception to this session's close, the session-close equity curve, and
-    the positions at the close."""
+    """Metrics from inception to this session's close, the equity curve to chart, and the
+    positions at the close."""
     from warehouse.connection import connect
 
     with connect(settings.warehouse.path, read_only=True) as conn:
@@ -111,15 +111,38 @@ def _day_metrics(
         {"a": account_id, "close": session.close},
     ).df()
     start = pd.Series([initial_cash], index=[pd.Timestamp("1970-01-01")])
-    curve = pd.Series(closes["equity"].to_numpy(), index=pd.to_datetime(closes["day"]))
-    gross = pd.Series(closes["gross"].to_numpy(), index=curve.index)
-    equity = pd.concat([start, curve]) if len(curve) else start
+    daily = pd.Series(closes["equity"].to_numpy(), index=pd.to_datetime(closes["day"]))
+    gross = pd.Series(closes["gross"].to_numpy(), index=daily.index)
     metrics = compute_metrics(
-        equity,
+        pd.concat([start, daily]) if len(daily) else start,
         fills=fills if len(fills) else None,
         gross_exposure=pd.concat([pd.Series([0.0], index=start.index), gross]),
     )
-    return metrics, curve, positions
+    return metrics, _chart_curve(conn, account_id, session), positions
+
+
+CHART_POINTS = 5000
+
+
+def _chart_curve(conn: Any, account_id: str, session: Session) -> pd.Series:
+    """Equity at every interval from the account's first to this session's close, so even
+    a first session draws a line; a long history is thinned to the last value of each of
+    at most `CHART_POINTS` equal time buckets."""
+    window = {"a": account_id, "close": session.close}
+    ((first,),) = conn.execute(
+        "SELECT min(ts) FROM equity WHERE account_id = $a AND ts < $close", window
+    ).fetchall()
+    if first is None:
+        return pd.Series(dtype="float64", name=account_id)
+    bucket_us = max(1, int((session.close - first).total_seconds() * 1e6) // CHART_POINTS)
+    rows = conn.execute(
+        "SELECT max(ts) AS t, arg_max(equity, ts) FROM equity "
+        "WHERE account_id = $a AND ts < $close "
+        "GROUP BY time_bucket(to_microseconds($us), ts, $first) ORDER BY t",
+        {**window, "us": bucket_us, "first": first},
+    ).fetchall()
+    index = pd.DatetimeIndex([t for t, _ in rows]).tz_convert("UTC")
+    return pd.Series([e for _, e in rows], index=index, name=account_id, dtype="float64")
 
 
 def run_data_quality(settings: Settings, session: Session, calendar: MarketCalendar) -> list[Any]:

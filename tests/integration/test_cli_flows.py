@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -80,6 +80,28 @@ def test_unknown_account(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unknown account" in result.output
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # the Monday after Thanksgiving: Friday closed early at 13:00, Thursday was a holiday
+        (datetime(2026, 11, 30, 14, 0, tzinfo=UTC), date(2026, 11, 25)),
+        # during a session: the one before it
+        (datetime(2026, 11, 25, 15, 0, tzinfo=UTC), date(2026, 11, 24)),
+        (datetime(2026, 11, 25, 21, 5, tzinfo=UTC), date(2026, 11, 25)),
+    ],
+)
+def test_the_demo_trades_the_last_full_session(now: datetime, expected: date) -> None:
+    from papertrade.calendar import MarketCalendar
+    from papertrade.cli_flows import last_full_session
+    from papertrade.settings import MarketDataSettings
+
+    calendar = MarketCalendar.for_market(MarketDataSettings(interval_seconds=600))
+    session = last_full_session(calendar, now)
+
+    assert session.date == expected
+    assert len(calendar.intervals(session)) == 39
 
 
 def test_demo_refuses_an_existing_file(tmp_path: Path) -> None:
