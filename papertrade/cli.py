@@ -7,6 +7,7 @@ commands that need them, so `papertrade --help` and `papertrade backtest` stay f
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -117,6 +118,21 @@ def user_errors(func: F) -> F:
 
 def settings_from(config: Path | None, db: Path | None) -> Settings:
     return load_settings(config=config, db=db)
+
+
+def offline_prefect() -> None:
+    """Prefect reads its settings at import. Its temporary server would phone home, and
+    offline it logs an error for each attempt; on a fresh `PREFECT_HOME` of a 2-core
+    machine it takes about 20 s to start, Prefect's own default limit. A user's own
+    settings win."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def quiet_prefect() -> None:
+    """Also keep Prefect's INFO chatter out of a command's own output."""
+    offline_prefect()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 # The command modules register themselves on `app`; imported last, they find it defined.

@@ -27,6 +27,7 @@ from papertrade.cli import (
     app,
     console,
     err_console,
+    quiet_prefect,
     settings_from,
     user_errors,
 )
@@ -138,7 +139,9 @@ def backtest(
     if as_json:
         typer.echo(json.dumps(summary, allow_nan=False))
         return
-    console.print(command.metrics_markdown(result, f"backtest {result.strategy}"), markup=False)
+    from rich.markdown import Markdown
+
+    console.print(Markdown(command.metrics_markdown(result, f"backtest {result.strategy}")))
 
 
 def _with_progress(command: Any, prepared: Any) -> Any:
@@ -199,6 +202,7 @@ def sweep(
         raise UserError(f"bars file not found: {bars}")
 
     # the flow loads (and validates) the bars once; a BarsFileError raised there is exit 2
+    quiet_prefect()
     from flows.backtest import run_sweep
 
     rows = run_sweep(

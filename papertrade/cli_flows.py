@@ -15,7 +15,17 @@ from typing import Annotated, Any
 
 import typer
 
-from papertrade.cli import ConfigOpt, DbOpt, JsonOpt, app, console, settings_from, user_errors
+from papertrade.cli import (
+    ConfigOpt,
+    DbOpt,
+    JsonOpt,
+    app,
+    console,
+    offline_prefect,
+    quiet_prefect,
+    settings_from,
+    user_errors,
+)
 from papertrade.errors import UserError
 from papertrade.settings import Settings
 
@@ -52,21 +62,6 @@ def _check_strategy(settings: Settings) -> None:
     make_provider(settings.market_data, settings.universe.symbols).close()
 
 
-def _offline_prefect() -> None:
-    """Prefect reads its settings at import. Its temporary server would phone home, and
-    offline it logs an error for each attempt; on a fresh `PREFECT_HOME` of a 2-core
-    machine it takes about 20 s to start, Prefect's own default limit. A user's own
-    settings win."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
-def _quiet_prefect() -> None:
-    """Also keep Prefect's INFO chatter out of a command's own output."""
-    _offline_prefect()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-
 @app.command()
 @user_errors
 def interval(
@@ -86,7 +81,7 @@ def interval(
         from papertrade.interval import check_as_of
 
         check_as_of(settings, when)
-    _quiet_prefect()
+    quiet_prefect()
     from flows.trading_interval import trading_interval
 
     summary = trading_interval(
@@ -114,7 +109,7 @@ def eod(
     from papertrade.end_of_day import check_account
 
     check_account(settings)
-    _quiet_prefect()
+    quiet_prefect()
     from flows.end_of_day import end_of_day
 
     summary = end_of_day(
@@ -131,11 +126,19 @@ def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Serve both deployments with their schedules from this process (Ctrl-C stops)."""
     settings = settings_from(config, db)
     _check_strategy(settings)
-    _offline_prefect()
+    offline_prefect()
     from prefect import serve as prefect_serve
 
-    from papertrade.deployments import runner_deployments
+    from papertrade.deployments import runner_deployments, worker_deployments
 
+    taken = worker_deployments()
+    if taken:
+        names = " and ".join(f"{name} (pool {pool})" for name, pool in taken)
+        raise UserError(
+            f"{names} already run on a work pool of this Prefect server (`prefect deploy`); "
+            "serve needs them to itself: stop the worker and `prefect deployment delete` "
+            "them, or serve against another server"
+        )
     params = {"config": str(config) if config else None, "db": str(settings.warehouse.path)}
     prefect_serve(*runner_deployments({k: v for k, v in params.items() if v is not None}))
 
@@ -155,7 +158,7 @@ def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
     _check_strategy(settings)
     for leftover in path.parent.glob(path.name + "*"):
         leftover.unlink()
-    _quiet_prefect()
+    quiet_prefect()
     from rich.progress import Progress
 
     from flows.end_of_day import end_of_day

@@ -44,9 +44,24 @@ def _print_frame(frame: Any, as_json: bool, as_csv: bool = False, title: str = "
     table = Table(title=title or None)
     for column in frame.columns:
         table.add_column(str(column))
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_cell(v) for v in row))
-    console.print(table)
+    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
+    for row in rows:
+        table.add_row(*row)
+    unbounded = console.options.update_width(1_000_000)
+    if console.measure(table, options=unbounded).minimum <= console.width:
+        console.print(table)  # fits, if need be with values wrapped at their spaces
+        return
+    # too wide for the terminal even wrapped: one record per block, as psql's expanded
+    # display, instead of columns cut to a few letters each
+    if title:
+        console.print(title, style="italic")
+    for n, row in enumerate(rows, 1):
+        record = Table(title=f"row {n}", show_header=False, title_justify="left")
+        record.add_column(style="bold")
+        record.add_column(overflow="fold")
+        for column, value in zip(frame.columns, row, strict=True):
+            record.add_row(str(column), value)
+        console.print(record)
 
 
 def _cell(value: Any) -> str:

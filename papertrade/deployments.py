@@ -66,3 +66,23 @@ def runner_deployments(parameters: dict[str, Any] | None = None) -> list[Any]:
             )
         )
     return out
+
+
+def worker_deployments() -> list[tuple[str, str]]:
+    """(name, work pool) of those of the two deployments the Prefect server already has on
+    a work pool. `prefect.serve` would take them over but leave the pool set, and their
+    runs then crash looking for code the runner never stored."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    found = []
+    with get_client(sync_client=True) as client:
+        for spec in DEPLOYMENTS:
+            name = f"{spec.flow_name}/{spec.name}"
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            if deployment.work_pool_name:
+                found.append((name, deployment.work_pool_name))
+    return found

@@ -148,7 +148,8 @@ def require_env(provider: str, env: Mapping[str, str], *names: str) -> tuple[str
     if missing:
         raise ProviderAuthError(
             provider,
-            f"{' and '.join(missing)} not set; export it to use the {provider} provider",
+            f"{' and '.join(missing)} not set; export {'them' if len(missing) > 1 else 'it'} "
+            f"to use the {provider} provider",
             missing,
         )
     return tuple(env[n] for n in names)

@@ -39,6 +39,23 @@ def test_sql_prints_json_and_csv(db: Path) -> None:
     assert table.exit_code == 0 and "3" in table.stdout
 
 
+@pytest.mark.parametrize(("width", "expanded"), [(200, False), (60, True)])
+def test_a_table_too_wide_for_the_terminal_prints_one_record_per_block(
+    db: Path, monkeypatch: pytest.MonkeyPatch, width: int, expanded: bool
+) -> None:
+    from papertrade.cli import console
+
+    monkeypatch.setattr(console, "width", width)
+    sql = "SELECT fill_id, order_id, ts, symbol, side, quantity, price FROM fills ORDER BY fill_id"
+
+    out = run("sql", sql, "--db", str(db)).stdout
+
+    assert ("row 3" in out) is expanded
+    # whole values either way, never cut to a few letters
+    assert all(f"F{i:08d}" in out for i in range(3)), out
+    assert max(len(line) for line in out.splitlines()) <= width
+
+
 @pytest.mark.parametrize(
     "statement",
     [
