@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,10 +124,27 @@ def eod(
 @app.command()
 @user_errors
 def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
-    """Serve both deployments with their schedules from this process (Ctrl-C stops)."""
+    """Serve both deployments with their schedules from this process (Ctrl-C stops).
+    Against the Prefect server of `PREFECT_API_URL`, else one of its own with the UI."""
     settings = settings_from(config, db)
     _check_strategy(settings)
     offline_prefect()
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    with ExitStack() as stack:
+        if not PREFECT_API_URL.value():
+            from papertrade.prefect_server import local_server
+
+            log = Path(PREFECT_HOME.value()) / "papertrade-serve-server.log"
+            console.print("Starting a Prefect server for this process (about 20 s) ...")
+            url = stack.enter_context(local_server(log, timeout=120))
+            os.environ["PREFECT_API_URL"] = url  # for the runs' processes
+            stack.enter_context(temporary_settings({PREFECT_API_URL: url}))
+            console.print(f"Prefect UI at {url.removesuffix('/api')} while this runs")
+        _serve(settings, config)
+
+
+def _serve(settings: Settings, config: Path | None) -> None:
     from prefect import serve as prefect_serve
 
     from papertrade.deployments import runner_deployments, worker_deployments
