@@ -2,7 +2,8 @@
 
 Everything a user typed is checked before Prefect starts (a bad config, date or strategy is
 exit 2 in milliseconds, not after the temporary server's start). With `PREFECT_API_URL` set
-the runs go to that server and show in its UI; otherwise Prefect starts a temporary one.
+the runs go to that server and show in its UI; otherwise Prefect starts a temporary one
+(`serve`, which runs for days, starts a server of its own, see `papertrade.prefect_server`).
 """
 
 from __future__ import annotations
