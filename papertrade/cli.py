@@ -120,19 +120,31 @@ def settings_from(config: Path | None, db: Path | None) -> Settings:
     return load_settings(config=config, db=db)
 
 
-def offline_prefect() -> None:
-    """Prefect reads its settings at import. Its temporary server would phone home, and
-    offline it logs an error for each attempt; on a fresh `PREFECT_HOME` of a 2-core
-    machine it takes about 20 s to start, Prefect's own default limit. A user's own
-    settings win."""
+def prepare_prefect(quiet: bool = True) -> None:
+    """Before a command imports Prefect, which reads its settings at import: no telemetry
+    (offline, the temporary server logs an error for each attempt to phone home), 120 s for
+    the temporary server to start (about 20 s on a fresh `PREFECT_HOME` of two cores,
+    Prefect's own limit), and with `quiet` no INFO chatter in the command's own output. A
+    user's own settings win. Then a `PREFECT_API_URL` that no server answers is refused in
+    one line instead of a run's traceback (only a refused connection counts: Prefect Cloud
+    answers its health check only with credentials)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if quiet:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    import httpx
+    from prefect.settings import PREFECT_API_URL
 
-
-def quiet_prefect() -> None:
-    """Also keep Prefect's INFO chatter out of a command's own output."""
-    offline_prefect()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=10)
+    except httpx.TransportError:
+        raise UserError(
+            f"no Prefect server answers at {url} (PREFECT_API_URL): start it, or unset the "
+            "variable to run on a temporary server"
+        ) from None
 
 
 # The command modules register themselves on `app`; imported last, they find it defined.

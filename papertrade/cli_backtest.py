@@ -27,7 +27,7 @@ from papertrade.cli import (
     app,
     console,
     err_console,
-    quiet_prefect,
+    prepare_prefect,
     settings_from,
     user_errors,
 )
@@ -202,7 +202,7 @@ def sweep(
         raise UserError(f"bars file not found: {bars}")
 
     # the flow loads (and validates) the bars once; a BarsFileError raised there is exit 2
-    quiet_prefect()
+    prepare_prefect()
     from flows.backtest import run_sweep
 
     rows = run_sweep(

@@ -23,8 +23,7 @@ from papertrade.cli import (
     JsonOpt,
     app,
     console,
-    offline_prefect,
-    quiet_prefect,
+    prepare_prefect,
     settings_from,
     user_errors,
 )
@@ -83,7 +82,7 @@ def interval(
         from papertrade.interval import check_as_of
 
         check_as_of(settings, when)
-    quiet_prefect()
+    prepare_prefect()
     from flows.trading_interval import trading_interval
 
     summary = trading_interval(
@@ -111,7 +110,7 @@ def eod(
     from papertrade.end_of_day import check_account
 
     check_account(settings)
-    quiet_prefect()
+    prepare_prefect()
     from flows.end_of_day import end_of_day
 
     summary = end_of_day(
@@ -129,7 +128,7 @@ def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
     Against the Prefect server of `PREFECT_API_URL`, else one of its own with the UI."""
     settings = settings_from(config, db)
     _check_strategy(settings)
-    offline_prefect()
+    prepare_prefect(quiet=False)
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
     with ExitStack() as stack:
@@ -177,7 +176,7 @@ def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
     _check_strategy(settings)
     for leftover in path.parent.glob(path.name + "*"):
         leftover.unlink()
-    quiet_prefect()
+    prepare_prefect()
     from rich.progress import Progress
 
     from flows.end_of_day import end_of_day

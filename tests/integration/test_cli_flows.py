@@ -166,3 +166,30 @@ def test_an_interval_before_the_accounts_last_is_refused_before_prefect_starts(
         f"{T0.isoformat()}: intervals are committed in time order"
     ]
     assert db.read_bytes() == before
+
+
+def test_a_prefect_api_url_no_server_answers_is_one_line(tmp_path: Path) -> None:
+    """In a process of its own: Prefect reads `PREFECT_API_URL` when it is first imported."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/api"
+    db = tmp_path / "pt.duckdb"
+    papertrade = Path(sys.executable).with_name("papertrade")
+
+    result = subprocess.run(
+        [str(papertrade), "interval", "--force", "--db", str(db)],
+        env={**os.environ, "PREFECT_API_URL": url}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: no Prefect server answers at {url} (PREFECT_API_URL): start it, or unset the "
+        "variable to run on a temporary server"
+    ]
+    assert not db.exists()
