@@ -77,11 +77,13 @@ def interval(
 
     settings = settings_from(config, db)
     when = parse_as_of(as_of) if as_of is not None else None
+    if when is not None and when > datetime.now(UTC) + timedelta(minutes=1):
+        # it would be committed, and every real interval refused as before the account's last
+        raise UserError(f"--as-of {when.isoformat()} is in the future")
     _check_strategy(settings)
-    if when is not None:
-        from papertrade.interval import check_as_of
+    from papertrade.interval import check_warehouse
 
-        check_as_of(settings, when)
+    check_warehouse(settings, when)
     prepare_prefect()
     from flows.trading_interval import trading_interval
 
@@ -107,9 +109,12 @@ def eod(
 
     settings = settings_from(config, db)
     day = parse_session_date(session_date) if session_date is not None else None
-    from papertrade.end_of_day import check_account
+    from papertrade.calendar import MarketCalendar
+    from papertrade.end_of_day import check_account, resolve_session
 
-    check_account(settings)
+    now = datetime.now(UTC)
+    session = resolve_session(MarketCalendar.for_market(settings.market_data), day, now)
+    check_account(settings, session, now)
     prepare_prefect()
     from flows.end_of_day import end_of_day
 
@@ -128,6 +133,9 @@ def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
     Against the Prefect server of `PREFECT_API_URL`, else one of its own with the UI."""
     settings = settings_from(config, db)
     _check_strategy(settings)
+    from papertrade.interval import check_warehouse
+
+    check_warehouse(settings)
     prepare_prefect(quiet=False)
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 

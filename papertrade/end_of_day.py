@@ -283,22 +283,37 @@ def open_day(
     if session is None:
         shown = session_date.isoformat() if session_date else "the last two weeks"
         return {"account_id": account, "status": "no_session", "detail": f"no session {shown}"}
-    check_account(settings)
+    check_account(settings, session, now)
     return calendar, session
 
 
-def check_account(settings: Settings) -> None:
-    """A report needs a warehouse that knows the account; a typo must not write a report
-    for an account that never traded."""
+def check_account(
+    settings: Settings, session: Session | None = None, now: datetime | None = None
+) -> None:
+    """A report needs a warehouse that knows the account, and a session that has closed
+    with the account trading by then: a typo must not store the metrics of nothing."""
+    from papertrade.interval import check_warehouse
     from warehouse.connection import connect
 
     db, account = settings.warehouse.path, settings.account.id
-    if not Path(db).is_file():
+    if not Path(db).exists():
         raise UserError(f"no warehouse at {db}: nothing to report on")
+    check_warehouse(settings)
     with connect(db, read_only=True) as conn:
-        known = conn.execute("SELECT 1 FROM accounts WHERE account_id = ?", [account]).fetchall()
+        ((known, first),) = conn.execute(
+            "SELECT (SELECT count(*) FROM accounts WHERE account_id = $a),"
+            " (SELECT min(as_of) FROM intervals WHERE account_id = $a)",
+            {"a": account},
+        ).fetchall()
     if not known:
         raise UserError(f"unknown account in {db}: {account}")
+    if session is None:
+        return
+    if now is not None and session.close > now:
+        raise UserError(f"session {session.date} has not closed yet ({session.close:%H:%M} UTC)")
+    if first is None or first >= session.close:
+        since = f" (its first interval is {first.isoformat()})" if first else ""
+        raise UserError(f"account {account} had not traded by the close of {session.date}{since}")
 
 
 def run_end_of_day(

@@ -465,25 +465,28 @@ def refuse_before_latest(account: str, as_of: datetime, latest: datetime | None)
         )
 
 
-def check_as_of(settings: Settings, as_of: datetime) -> None:
-    """The refusal of an interval before the account's last, given before Prefect starts:
-    a user's typo is one line, not a failed flow run with its traceback in the log. The
-    run checks again under its lock."""
-    import duckdb
-
+def check_warehouse(settings: Settings, as_of: datetime | None = None) -> None:
+    """What a run would refuse about its warehouse, refused before Prefect starts, so a
+    typo is one line instead of a failed flow run with its traceback: a `--db` that is not
+    a papertrade warehouse, and an interval before the account's last. The run checks
+    again under its lock."""
+    from warehouse import schema
     from warehouse.connection import connect
+    from warehouse.errors import NotAWarehouse
 
     db, account = Path(settings.warehouse.path), settings.account.id
-    if not db.is_file():
+    if not db.exists() and not db.is_symlink():
         return
     with connect(db, read_only=True, timeout=settings.warehouse.lock_timeout_seconds) as conn:
-        try:
-            ((latest,),) = conn.execute(
-                "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
-            ).fetchall()
-        except duckdb.CatalogException:  # a file without the tables yet
+        if schema.current_version(conn) == 0:
+            if schema.has_tables(conn):
+                raise NotAWarehouse(db, "a DuckDB file of another program; nothing written")
             return
-    refuse_before_latest(account, as_of, latest)
+        ((latest,),) = conn.execute(
+            "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
+        ).fetchall()
+    if as_of is not None:
+        refuse_before_latest(account, as_of, latest)
 
 
 def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:

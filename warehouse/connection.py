@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 
 from warehouse import schema
-from warehouse.errors import DatabaseNotFound, SchemaTooNew, WarehouseBusy
+from warehouse.errors import DatabaseNotFound, NotAWarehouse, SchemaTooNew, WarehouseBusy
 from warehouse.locking import Backoff, pass_reader_gate, writer_intent
 
 DEFAULT_TIMEOUT = 30.0
@@ -66,10 +66,14 @@ def connect(
     (`read_csv`, `COPY`, `ATTACH`, extensions) and locks the configuration.
 
     Raises `WarehouseBusy` when the locks were not obtained within `timeout` seconds,
-    `DatabaseNotFound` for a reader whose file does not exist (it is not created), and
-    `SchemaTooNew` for a writer of a file written by a newer papertrade.
+    `DatabaseNotFound` for a reader whose file does not exist (it is not created),
+    `NotAWarehouse` for a directory, a file DuckDB cannot read, or (for a writer) another
+    program's DuckDB file, and `SchemaTooNew` for a writer of a file written by a newer
+    papertrade.
     """
     db_path = Path(path)
+    if db_path.is_dir():
+        raise NotAWarehouse(db_path, "it is a directory")
     backoff = Backoff(timeout)
     if read_only:
         if not db_path.is_file():
@@ -133,6 +137,7 @@ def _attach_writer(
         except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
                 conn.close()
+                _raise_unreadable(db_path, exc)
                 raise
             if not backoff.sleep():
                 conn.close()
@@ -176,6 +181,7 @@ def _try_connect(
         conn = duckdb.connect(str(db_path), **options)
     except duckdb.IOException as exc:
         if not _is_lock_conflict(exc):
+            _raise_unreadable(db_path, exc)
             raise
         if not backoff.sleep():
             raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
@@ -184,8 +190,16 @@ def _try_connect(
     return conn
 
 
+def _raise_unreadable(db_path: Path, exc: duckdb.Error) -> None:
+    if "not a valid DuckDB database file" in str(exc):
+        raise NotAWarehouse(db_path, "not a DuckDB database file") from None
+
+
 def _migrate(conn: duckdb.DuckDBPyConnection, db_path: Path) -> None:
     found = schema.current_version(conn)
+    if found == 0 and schema.has_tables(conn):
+        # a papertrade file has `schema_version` from its first connection on
+        raise NotAWarehouse(db_path, "a DuckDB file of another program; nothing written")
     if found > schema.LATEST_VERSION:
         raise SchemaTooNew(db_path, found, schema.LATEST_VERSION)
     if found < schema.LATEST_VERSION:

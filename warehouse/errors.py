@@ -6,6 +6,7 @@ PapertradeError (papertrade.errors)
  │    └── SchemaTooNew       the file was written by a newer papertrade
  └── UserError
       ├── DatabaseNotFound   a read was asked of a file that does not exist
+      ├── NotAWarehouse      the path is a directory, not a DuckDB file, or another program's
       └── ReadOnlySqlError   `papertrade sql` got a statement that could write or reach outside
 """
 
@@ -44,6 +45,14 @@ class SchemaTooNew(WarehouseError):
 class DatabaseNotFound(UserError):
     def __init__(self, path: Path) -> None:
         super().__init__(f"database file not found: {path}")
+        self.path = path
+
+
+class NotAWarehouse(UserError):
+    """`--db` names something papertrade must not open or write: nothing was written."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path} is not a papertrade warehouse: {reason}")
         self.path = path
 
 

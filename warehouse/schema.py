@@ -329,6 +329,16 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return int(version)
 
 
+def has_tables(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection's default database holds any table or view."""
+    ((n,),) = conn.execute(
+        "SELECT (SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database())"
+        " + (SELECT count(*) FROM duckdb_views() WHERE database_name = current_database()"
+        " AND NOT internal)"
+    ).fetchall()
+    return bool(n)
+
+
 def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     """Apply the migrations above the file's version, up to `target` (default: all).
 

@@ -193,3 +193,72 @@ def test_a_prefect_api_url_no_server_answers_is_one_line(tmp_path: Path) -> None
         "variable to run on a temporary server"
     ]
     assert not db.exists()
+
+
+def _not_a_warehouse(tmp_path: Path, kind: str) -> Path:
+    import duckdb
+
+    path = tmp_path / f"{kind}.duckdb"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "text":
+        path.write_text("hello\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:  # another program's DuckDB file
+        with duckdb.connect(str(path)) as conn:
+            conn.execute("CREATE TABLE x (a INTEGER)")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["directory", "text", "empty", "foreign"])
+@pytest.mark.parametrize(
+    "command",
+    [["interval", "--force"], ["eod"], ["account"], ["kill-switch", "on", "--reason", "x"]],
+)
+def test_a_db_that_is_not_a_warehouse_is_refused_and_left_alone(
+    tmp_path: Path, kind: str, command: list[str]
+) -> None:
+    db = _not_a_warehouse(tmp_path, kind)
+    before = None if db.is_dir() else db.read_bytes()
+
+    result = _invoke(*command, "--db", str(db))
+
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {db} is not a papertrade warehouse: ")
+    assert len(result.output.strip().splitlines()) == 1
+    assert (None if db.is_dir() else db.read_bytes()) == before
+
+
+def test_an_as_of_in_the_future_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "pt.duckdb"
+
+    result = _invoke("interval", "--as-of", "2100-06-01T15:00:00Z", "--db", str(db))
+
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --as-of 2100-06-01T15:00:00+00:00 is in the future"
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("day", "message"),
+    [
+        ("2100-06-01", "error: session 2100-06-01 has not closed yet (20:00 UTC)"),
+        ("2025-02-28", "error: account paper had not traded by the close of 2025-02-28 (its first"),
+    ],
+)
+def test_eod_of_a_session_without_the_account_trading_writes_nothing(
+    tmp_path: Path, day: str, message: str
+) -> None:
+    from warehouse.commit import commit_interval
+    from warehouse.testing import T0, make_commit
+
+    db = tmp_path / "pt.duckdb"
+    commit_interval(db, make_commit(T0, n=1))  # 2025-03-03
+    before = db.read_bytes()
+
+    result = _invoke("eod", "--date", day, "--db", str(db))
+
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(message)
+    assert db.read_bytes() == before
