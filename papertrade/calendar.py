@@ -59,6 +59,13 @@ class MarketCalendar:
         """The calendar and interval of a `[market_data]` section."""
         return cls(market_data.calendar, market_data.interval_seconds)
 
+    def check(self) -> None:
+        """Refuse an exchange `exchange_calendars` does not know, without building it."""
+        import exchange_calendars as xcals
+
+        if self.name not in xcals.get_calendar_names(include_aliases=True):
+            raise UserError(f"unknown exchange calendar: {self.name}")
+
     def _cal(self, year: int):  # type: ignore[no-untyped-def]
         # Cached per decade so a calendar is built once per process, not per call.
         start = year - year % 10

@@ -55,12 +55,14 @@ DEMO_ENV = {
 
 def _check_strategy(settings: Settings) -> None:
     """What a run would refuse, refused before Prefect starts: the strategy and its
-    parameters, and the market data provider with its keys."""
+    parameters, the market data provider with its keys, and the exchange calendar."""
     from paper_broker.market_data.factory import make_provider
+    from papertrade.calendar import MarketCalendar
     from strategies.registry import load_strategy
 
     load_strategy(settings.strategy.name, settings.strategy.params)
     make_provider(settings.market_data, settings.universe.symbols).close()
+    MarketCalendar.for_market(settings.market_data).check()
 
 
 @app.command()

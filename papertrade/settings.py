@@ -9,6 +9,7 @@ they are read from their own variables when a provider or notifier is built, nev
 from __future__ import annotations
 
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -38,7 +40,8 @@ class ConfigError(UserError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and NaN pass the bounds of a field (`gt=0`), then poison every sum they enter
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AccountSettings(_Section):
@@ -224,11 +227,14 @@ def load_settings(config: Path | None = None, db: Path | None = None) -> Setting
     if explicit and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     _TOML_FILE["path"] = path if path.is_file() else None
+    _check_env_sections()
     saved = {k: os.environ.pop(k) for k in _NOT_SETTINGS if k in os.environ}
     try:
         settings = Settings()
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    except SettingsError as exc:  # an override that is not JSON where a list or table is
+        raise ConfigError(_env_json_error(exc)) from None
     except (ValueError, OSError) as exc:  # malformed TOML
         raise ConfigError(f"cannot read config {path}: {exc}".replace("\n", " ")) from None
     finally:
@@ -240,6 +246,30 @@ def load_settings(config: Path | None = None, db: Path | None = None) -> Setting
             update={"warehouse": settings.warehouse.model_copy(update={"path": db_path})}
         )
     return settings
+
+
+_PREFIX = "PAPERTRADE_"
+
+
+def _check_env_sections() -> None:
+    """A variable naming no section would be ignored without a word; a typo in a key of a
+    known section is refused by the section itself."""
+    for name in sorted(os.environ):
+        if name.startswith(_PREFIX) and name not in _NOT_SETTINGS:
+            section = name[len(_PREFIX) :].split("__")[0].lower()
+            if section not in Settings.model_fields:
+                known = ", ".join(Settings.model_fields)
+                raise ConfigError(f"{name}: no setting section {section!r} (sections: {known})")
+
+
+def _env_json_error(exc: SettingsError) -> str:
+    found = re.search(r'field "(\w+)"', str(exc))
+    section = found.group(1) if found else ""
+    names = sorted(n for n in os.environ if n.startswith(f"{_PREFIX}{section.upper()}__"))
+    return (
+        f"{' or '.join(names) or 'a ' + _PREFIX + ' variable'}: a list or table must be JSON, "
+        """e.g. PAPERTRADE_UNIVERSE__SYMBOLS='["AAPL", "MSFT"]'"""
+    )
 
 
 def _one_line(exc: ValidationError) -> str:

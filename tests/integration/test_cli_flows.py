@@ -51,6 +51,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
         ('[strategy]\nname = "sma_crossover"\nparams = { fast = 50, slow = 5 }\n', "fast"),
         ('[strategy]\nname = "sma_crossover"\nparams = { speed = 3 }\n', "speed"),
         ("[risk]\nmax_order_notional = -1\n", "risk.max_order_notional"),
+        ('[market_data]\ncalendar = "XXXX"\n', "unknown exchange calendar: XXXX"),
     ],
 )
 def test_bad_strategy_or_config_fails_before_anything_runs(

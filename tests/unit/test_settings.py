@@ -38,6 +38,8 @@ def test_db_option_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ("[account]\ninitial_cash = 'lots'\n", "account.initial_cash"),
         ("[market_data]\nprovider = 'bloomberg'\n", "market_data.provider"),
         ("[broker]\nno_such_key = 1\n", "broker.no_such_key"),
+        ("[account]\ninitial_cash = inf\n", "account.initial_cash"),
+        ("[risk]\nmax_order_notional = nan\n", "risk.max_order_notional"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -58,3 +60,29 @@ def test_malformed_toml(tmp_path: Path) -> None:
     cfg.write_text("[account\n")
     with pytest.raises(ConfigError, match="cannot read config"):
         load_settings(cfg)
+
+
+_JSON = "a list or table must be JSON"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PAPERTRADE_RISKK__MAX_ORDER_NOTIONAL", "5", "no setting section 'riskk'"),
+        ("PAPERTRADE_UNIVERSE__SYMBOLS", "AAPL,MSFT", _JSON),
+        ("PAPERTRADE_STRATEGY__PARAMS", "fast=5", _JSON),
+        ("PAPERTRADE_ACCOUNT__INITIAL_CASH", "inf", "Input should be a finite number"),
+    ],
+)
+def test_a_bad_environment_override_names_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    named = "account.initial_cash" if name.endswith("INITIAL_CASH") else name
+    assert str(info.value).startswith(f"{named}: {message}") or (
+        str(info.value).startswith(f"config key {named}: {message}")
+    )
+    assert "\n" not in str(info.value)
