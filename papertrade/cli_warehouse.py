@@ -7,7 +7,10 @@ a short-lived writer connection, waiting up to `[warehouse] lock_timeout_seconds
 
 from __future__ import annotations
 
+import decimal
 import json
+import math
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +24,7 @@ from papertrade.cli import (
     JsonOpt,
     app,
     console,
+    err_console,
     kill_switch_app,
     settings_from,
     user_errors,
@@ -29,18 +33,29 @@ from papertrade.errors import UserError
 from papertrade.settings import Settings
 
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="Most recent rows to show.")]
+LimitOpt = Annotated[
+    int, typer.Option("--limit", min=1, max=1_000_000_000, help="Most recent rows to show.")
+]
+
+
+TABLE_ROWS = 1000
 
 
 def _print_frame(frame: Any, as_json: bool, as_csv: bool = False, title: str = "") -> None:
     if as_json:
-        typer.echo(frame.to_json(orient="records", date_format="iso", date_unit="us"))
+        records = frame.to_dict("records")
+        typer.echo(json.dumps([{str(k): _json(v) for k, v in r.items()} for r in records]))
         return
     if as_csv:
-        typer.echo(frame.to_csv(index=False), nl=False)
+        typer.echo(frame.map(_text).to_csv(index=False), nl=False)
         return
     from rich.table import Table
 
+    if len(frame) > TABLE_ROWS:
+        err_console.print(
+            f"showing the first {TABLE_ROWS:,} of {len(frame):,} rows; --csv or --json print all"
+        )
+        frame = frame.head(TABLE_ROWS)
     table = Table(title=title or None)
     for column in frame.columns:
         table.add_column(str(column))
@@ -64,6 +79,51 @@ def _print_frame(frame: Any, as_json: bool, as_csv: bool = False, title: str = "
         console.print(record)
 
 
+def _text(value: Any) -> Any:
+    """Values pandas would print as Python reprs, as text: bytes in hex, arrays and lists
+    as JSON, UUIDs and decimals as their digits; everything else unchanged."""
+    import numpy as np
+
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=_json_default)
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    return value
+
+
+def _json(value: Any) -> Any:
+    """A JSON value: non-finite floats and missing values as null, times in ISO 8601."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.ndarray | list):
+        return [_json(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, pd.Timestamp) and value.tzinfo is None and value == value.normalize():
+        return str(value.date())  # a DATE column, as in the table
+    return _json_default(value)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = _text(value)
+    return text if isinstance(text, str) else str(value)
+
+
 def _cell(value: Any) -> str:
     """Tables show money-like floats to the cent-and-a-bit (six significant decimals at
     most), so float noise such as -384.9999999999958 reads as -385.0; JSON and CSV keep
@@ -76,6 +136,9 @@ def _cell(value: Any) -> str:
         return f"{value:,.6f}".rstrip("0").rstrip(".") if value == value else ""
     if isinstance(value, pd.Timestamp) and value.tzinfo is None and value == value.normalize():
         return str(value.date())  # a DATE column: DuckDB hands it to pandas as midnight
+    text = _text(value)
+    if isinstance(text, str):
+        return text
     return str(value)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from papertrade import cli_warehouse  # noqa: F401  (registers the commands)
+from papertrade import cli_warehouse
 from papertrade.cli import app
 from warehouse.commit import commit_interval
 from warehouse.connection import connect
@@ -131,3 +131,35 @@ def test_kill_switch_on_off_and_status(db: Path) -> None:
     with connect(db, read_only=True) as conn:
         kinds = conn.execute("SELECT count(*) FROM alerts WHERE kind = 'kill_switch'").fetchone()
     assert kinds == (2,)
+
+
+_ODD_TYPES = (
+    "SELECT '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID AS u, 'ab'::BLOB AS bl, [1, 2] AS l, "
+    "{'a': 1} AS st, 'inf'::DOUBLE AS i, DATE '2026-01-01' AS d"
+)
+
+
+def test_sql_json_and_csv_print_every_duckdb_type_as_text(db: Path) -> None:
+    as_json = run("sql", _ODD_TYPES, "--db", str(db), "--json")
+    as_csv = run("sql", _ODD_TYPES, "--db", str(db), "--csv")
+
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == [
+        {"u": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "bl": "\\x6162", "l": [1, 2],
+         "st": {"a": 1}, "i": None, "d": "2026-01-01"}
+    ]  # fmt: skip
+    assert as_csv.stdout.splitlines()[1] == (
+        '6ba7b810-9dad-11d1-80b4-00c04fd430c8,\\x6162,"[1, 2]","{""a"": 1}",inf,2026-01-01'
+    )
+
+
+def test_a_table_shows_its_first_rows_and_says_so(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_warehouse, "TABLE_ROWS", 5)
+
+    result = run("sql", "SELECT range AS n FROM range(12)", "--db", str(db))
+
+    assert result.exit_code == 0
+    assert "showing the first 5 of 12 rows; --csv or --json print all" in result.stderr
+    assert "│ 4 " in result.stdout and "│ 5 " not in result.stdout
