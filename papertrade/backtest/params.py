@@ -65,10 +65,22 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
     return grid
 
 
+# A sweep runs one Prefect task per combination; 40,000 made the server refuse the run
+MAX_COMBINATIONS = 5000
+
+
 def expand_grid(grid: dict[str, list[Any]], base: dict[str, Any] | None = None) -> list[dict]:
     """Every combination of the grid's values (the first name varies slowest), each on top
-    of `base`, in a deterministic order."""
+    of `base`, in a deterministic order; at most `MAX_COMBINATIONS`."""
     names = list(grid)
+    n = 1
+    for name in names:
+        n *= len(grid[name])
+    if n > MAX_COMBINATIONS:
+        raise ParamSyntaxError(
+            f"the grid has {n:,} combinations, more than the {MAX_COMBINATIONS:,} a sweep runs:"
+            " use fewer values"
+        )
     return [
         {**(base or {}), **dict(zip(names, combo, strict=True))}
         for combo in itertools.product(*(grid[n] for n in names))

@@ -106,3 +106,11 @@ def test_walk_forward_test_windows_never_overlap_training_or_each_other(n_bars, 
     for a, b in itertools.pairwise(ws):
         assert b.test_start == a.test_stop  # step = test: tests tile without overlap
     assert n_bars - ws[-1].test_stop < test  # no whole test window left out
+
+
+def test_a_grid_beyond_the_sweep_limit_is_refused() -> None:
+    values = ",".join(str(v) for v in range(1, 101))
+    grid = parse_grid([f"fast={values}", f"qty={values}"])  # 10,000 combinations
+
+    with pytest.raises(ParamSyntaxError, match="the grid has 10,000 combinations, more than"):
+        expand_grid(grid)
