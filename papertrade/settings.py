@@ -224,6 +224,8 @@ def load_settings(config: Path | None = None, db: Path | None = None) -> Setting
     `[warehouse] path`. Raises `ConfigError` naming the bad key."""
     explicit = config is not None or CONFIG_ENV in os.environ
     path = config if config is not None else Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE))
+    if explicit and path.is_dir():
+        raise ConfigError(f"config file is a directory: {path}")
     if explicit and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     _TOML_FILE["path"] = path if path.is_file() else None

@@ -156,7 +156,7 @@ def _pivot(columns: _Columns, source: str) -> BarPanel:
             row = int(np.flatnonzero(bad)[0])
             raise BarsFileError(
                 f"{source}: row {row + 1} ({symbols[s_codes[row]]}): {c} must be a positive "
-                f"number (got {columns.raw(c, row)!r})"
+                f"number (got {_plain(columns.raw(c, row))!r})"
             )
     inverted = prices["high"] < prices["low"]
     if inverted.any():
@@ -293,3 +293,9 @@ def _timestamps(column: pd.Series, source: str) -> pd.DatetimeIndex:
 
 def _numbers(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _plain(value: object) -> object:
+    """A NumPy scalar as the Python value it holds, so a message shows -5.0, not
+    np.float64(-5.0)."""
+    return value.item() if isinstance(value, np.generic) else value

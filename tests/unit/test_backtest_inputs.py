@@ -45,7 +45,7 @@ def _set(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
         (lambda f: f.drop(columns=["volume", "low"]), "missing columns low, volume"),
         (lambda f: f.iloc[::-1], "not sorted by timestamp"),
         (lambda f: pd.concat([f.iloc[:2], f.iloc[1:2], f.iloc[2:]]), "duplicate bar"),
-        (lambda f: _set(f, 3, "close", 0.0), "close must be a positive number"),
+        (lambda f: _set(f, 3, "close", -5.0), r"close must be a positive number \(got -5.0\)"),
         (lambda f: _set(f, 2, "open", np.nan), "open must be a positive number"),
         (lambda f: _set(f, 1, "high", 1.0), "high 1 < low"),
         (lambda f: _set(f, 4, "timestamp", "yesterday"), "unparseable timestamp"),

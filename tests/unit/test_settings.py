@@ -86,3 +86,8 @@ def test_a_bad_environment_override_names_its_variable(
         str(info.value).startswith(f"config key {named}: {message}")
     )
     assert "\n" not in str(info.value)
+
+
+def test_a_config_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file is a directory"):
+        load_settings(tmp_path)
