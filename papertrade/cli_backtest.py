@@ -128,7 +128,7 @@ def backtest(
     from papertrade.backtest import command
     from papertrade.backtest.params import parse_params
 
-    settings = settings_from(config, db)
+    settings = _settings(config, db)
     request = _request(bars, strategy, parse_params(param or []), cash, fill_model,
                        commission_bps, slippage_bps, account_id, risk)  # fmt: skip
     prepared = command.prepare(settings, request)
@@ -187,7 +187,7 @@ def sweep(
     from papertrade.errors import UserError
     from strategies.registry import load_strategy
 
-    settings = settings_from(config, db)
+    settings = _settings(config, db)
     check_metric(metric)
     if dask_address and runner is not RunnerChoice.DASK:
         raise UserError("--dask-address needs --runner dask")
@@ -263,7 +263,7 @@ def walk_forward_cmd(
     from papertrade.backtest.ranking import check_metric
     from papertrade.backtest.walk_forward import walk_forward, windows
 
-    settings = settings_from(config, db)
+    settings = _settings(config, db)
     check_metric(metric)
     grid_values = parse_grid(grid)
     request = _request(bars, strategy, parse_params(param or []), cash, fill_model,
@@ -293,3 +293,13 @@ def walk_forward_cmd(
     for label, values in (("in-sample (mean)", out["in_sample"]),
                           ("out-of-sample", out["out_of_sample"])):  # fmt: skip
         console.print(f"{label}: " + ", ".join(f"{k}={_num(v)}" for k, v in values.items()))
+
+
+def _settings(config: Path | None, db: Path | None) -> Any:
+    """The settings, with a `--db` that is not a papertrade warehouse refused before the
+    run (a backtest writes its results there)."""
+    from papertrade.interval import check_warehouse
+
+    settings = settings_from(config, db)
+    check_warehouse(settings)
+    return settings

@@ -74,6 +74,8 @@ def connect(
     db_path = Path(path)
     if db_path.is_dir():
         raise NotAWarehouse(db_path, "it is a directory")
+    if db_path.is_file() and not _has_duckdb_header(db_path):
+        raise NotAWarehouse(db_path, "not a DuckDB database file")
     backoff = Backoff(timeout)
     if read_only:
         if not db_path.is_file():
@@ -188,6 +190,13 @@ def _try_connect(
         return None
     conn.execute("SET TimeZone = 'UTC'")
     return conn
+
+
+def _has_duckdb_header(db_path: Path) -> bool:
+    """DuckDB's main header: a checksum, then the magic bytes `DUCK`. Checked before any
+    lock file is made next to a path that is something else."""
+    with db_path.open("rb") as f:
+        return f.read(12)[8:12] == b"DUCK"
 
 
 def _raise_unreadable(db_path: Path, exc: duckdb.Error) -> None:

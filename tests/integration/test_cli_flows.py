@@ -229,6 +229,7 @@ def test_a_db_that_is_not_a_warehouse_is_refused_and_left_alone(
     assert result.output.startswith(f"error: {db} is not a papertrade warehouse: ")
     assert len(result.output.strip().splitlines()) == 1
     assert (None if db.is_dir() else db.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [db.name]  # no lock file either
 
 
 def test_an_as_of_in_the_future_is_refused(tmp_path: Path) -> None:
