@@ -339,6 +339,9 @@ def _print_state(
         console.print(f"{account}: {state.upper()}{why}", markup=False, highlight=False)
 
 
+MAX_REASON = 500
+
+
 def _set_state(
     config: Path | None,
     db: Path | None,
@@ -347,6 +350,9 @@ def _set_state(
     reason: str,
     as_json: bool,
 ) -> None:
+    if len(reason) > MAX_REASON or not reason.isprintable():
+        # it is shown in Slack, the account line and every later kill-switch status
+        raise UserError(f"--reason must be one line of at most {MAX_REASON} printable characters")
     from paper_broker.enums import TradingState
     from papertrade.alerts.sender import ConsoleSender, build_sender
     from warehouse.connection import connect

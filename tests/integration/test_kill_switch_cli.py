@@ -56,3 +56,18 @@ def test_kill_switch_for_an_unknown_account_is_bad_input(
     assert result.exit_code == 2
     assert "unknown account" in result.output
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("reason", ["x" * 501, "two\nlines", "colour \x1b[31mred"])
+def test_a_reason_that_is_not_one_short_printable_line_is_refused(
+    tmp_path: Path, reason: str
+) -> None:
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))
+    before = db.read_bytes()
+
+    result = runner.invoke(app, ["kill-switch", "on", "--reason", reason, "--db", str(db)])
+
+    assert result.exit_code == 2
+    assert "--reason must be one line of at most 500 printable characters" in result.output
+    assert db.read_bytes() == before
