@@ -53,16 +53,19 @@ DEMO_ENV = {
 }
 
 
-def _check_strategy(settings: Settings) -> None:
+def _preflight(settings: Settings, as_of: datetime | None = None) -> None:
     """What a run would refuse, refused before Prefect starts: the strategy and its
-    parameters, the market data provider with its keys, and the exchange calendar."""
+    parameters, the market data provider with its keys, the exchange calendar, and the
+    warehouse (see `check_warehouse`)."""
     from paper_broker.market_data.factory import make_provider
     from papertrade.calendar import MarketCalendar
+    from papertrade.interval import check_warehouse
     from strategies.registry import load_strategy
 
     load_strategy(settings.strategy.name, settings.strategy.params)
     make_provider(settings.market_data, settings.universe.symbols).close()
     MarketCalendar.for_market(settings.market_data).check()
+    check_warehouse(settings, as_of)
 
 
 @app.command()
@@ -82,10 +85,7 @@ def interval(
     if when is not None and when > datetime.now(UTC) + timedelta(minutes=1):
         # it would be committed, and every real interval refused as before the account's last
         raise UserError(f"--as-of {when.isoformat()} is in the future")
-    _check_strategy(settings)
-    from papertrade.interval import check_warehouse
-
-    check_warehouse(settings, when)
+    _preflight(settings, when)
     prepare_prefect()
     from flows.trading_interval import trading_interval
 
@@ -107,12 +107,11 @@ def eod(
     as_json: JsonOpt = False,
 ) -> None:
     """Run the end-of-day flow: metrics, data quality, Slack summary."""
-    from papertrade.calendar import parse_session_date
+    from papertrade.calendar import MarketCalendar, parse_session_date
+    from papertrade.end_of_day import check_account, resolve_session
 
     settings = settings_from(config, db)
     day = parse_session_date(session_date) if session_date is not None else None
-    from papertrade.calendar import MarketCalendar
-    from papertrade.end_of_day import check_account, resolve_session
 
     now = datetime.now(UTC)
     session = resolve_session(MarketCalendar.for_market(settings.market_data), day, now)
@@ -134,10 +133,7 @@ def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
     """Serve both deployments with their schedules from this process (Ctrl-C stops).
     Against the Prefect server of `PREFECT_API_URL`, else one of its own with the UI."""
     settings = settings_from(config, db)
-    _check_strategy(settings)
-    from papertrade.interval import check_warehouse
-
-    check_warehouse(settings)
+    _preflight(settings)
     prepare_prefect(quiet=False)
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
@@ -183,7 +179,7 @@ def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
     for key, value in DEMO_ENV.items():
         os.environ.setdefault(key, value)
     settings = settings_from(config, path)
-    _check_strategy(settings)
+    _preflight(settings)
     for leftover in path.parent.glob(path.name + "*"):
         leftover.unlink()
     prepare_prefect()

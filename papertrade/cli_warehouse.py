@@ -112,34 +112,33 @@ def _json(value: Any) -> Any:
         return None
     if isinstance(value, str | int | bool):
         return value
-    if isinstance(value, pd.Timestamp) and value.tzinfo is None and value == value.normalize():
-        return str(value.date())  # a DATE column, as in the table
-    return _json_default(value)
+    return _date_text(value) or _json_default(value)
 
 
 def _json_default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    text = _text(value)
-    return text if isinstance(text, str) else str(value)
+    return str(_text(value))
+
+
+def _date_text(value: Any) -> str | None:
+    """A DATE column's value as its date: DuckDB hands it to pandas as a naive midnight."""
+    import pandas as pd
+
+    if isinstance(value, pd.Timestamp) and value.tzinfo is None and value == value.normalize():
+        return str(value.date())
+    return None
 
 
 def _cell(value: Any) -> str:
     """Tables show money-like floats to the cent-and-a-bit (six significant decimals at
     most), so float noise such as -384.9999999999958 reads as -385.0; JSON and CSV keep
     the stored values."""
-    import pandas as pd  # loaded already: the value comes from a DataFrame
-
     if _missing(value):
         return ""
     if isinstance(value, float):
         return f"{value:,.6f}".rstrip("0").rstrip(".") if value == value else ""
-    if isinstance(value, pd.Timestamp) and value.tzinfo is None and value == value.normalize():
-        return str(value.date())  # a DATE column: DuckDB hands it to pandas as midnight
-    text = _text(value)
-    if isinstance(text, str):
-        return text
-    return str(value)
+    return _date_text(value) or str(_text(value))
 
 
 def _missing(value: Any) -> bool:

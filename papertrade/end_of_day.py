@@ -292,14 +292,14 @@ def check_account(
 ) -> None:
     """A report needs a warehouse that knows the account, and a session that has closed
     with the account trading by then: a typo must not store the metrics of nothing."""
-    from papertrade.interval import check_warehouse
-    from warehouse.connection import connect
+    from warehouse.connection import connect, refuse_foreign
 
-    db, account = settings.warehouse.path, settings.account.id
-    if not Path(db).exists():
+    db, account = Path(settings.warehouse.path), settings.account.id
+    if not db.exists():
         raise UserError(f"no warehouse at {db}: nothing to report on")
-    check_warehouse(settings)
     with connect(db, read_only=True) as conn:
+        if refuse_foreign(conn, db) == 0:  # a new, empty file knows no account
+            raise UserError(f"unknown account in {db}: {account}")
         ((known, first),) = conn.execute(
             "SELECT (SELECT count(*) FROM accounts WHERE account_id = $a),"
             " (SELECT min(as_of) FROM intervals WHERE account_id = $a)",

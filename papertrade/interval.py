@@ -470,23 +470,18 @@ def check_warehouse(settings: Settings, as_of: datetime | None = None) -> None:
     typo is one line instead of a failed flow run with its traceback: a `--db` that is not
     a papertrade warehouse, and an interval before the account's last. The run checks
     again under its lock."""
-    from warehouse import schema
-    from warehouse.connection import connect
-    from warehouse.errors import NotAWarehouse
+    from warehouse.connection import connect, refuse_foreign
 
     db, account = Path(settings.warehouse.path), settings.account.id
     if not db.exists() and not db.is_symlink():
         return
     with connect(db, read_only=True, timeout=settings.warehouse.lock_timeout_seconds) as conn:
-        if schema.current_version(conn) == 0:
-            if schema.has_tables(conn):
-                raise NotAWarehouse(db, "a DuckDB file of another program; nothing written")
+        if refuse_foreign(conn, db) == 0 or as_of is None:
             return
         ((latest,),) = conn.execute(
             "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
         ).fetchall()
-    if as_of is not None:
-        refuse_before_latest(account, as_of, latest)
+    refuse_before_latest(account, as_of, latest)
 
 
 def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:

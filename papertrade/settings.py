@@ -26,8 +26,9 @@ from pydantic_settings import (
 from papertrade.errors import UserError
 
 DEFAULT_CONFIG_FILE = Path("papertrade.toml")
-CONFIG_ENV = "PAPERTRADE_CONFIG"
-DB_ENV = "PAPERTRADE_DB"
+ENV_PREFIX = "PAPERTRADE_"
+CONFIG_ENV = f"{ENV_PREFIX}CONFIG"
+DB_ENV = f"{ENV_PREFIX}DB"
 
 DEFAULT_SYMBOLS = [
     "AAPL", "MSFT", "AMZN", "GOOGL", "META", "NVDA", "TSLA", "JPM", "V", "JNJ",
@@ -179,7 +180,7 @@ class WarehouseSettings(_Section):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="PAPERTRADE_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
@@ -250,15 +251,12 @@ def load_settings(config: Path | None = None, db: Path | None = None) -> Setting
     return settings
 
 
-_PREFIX = "PAPERTRADE_"
-
-
 def _check_env_sections() -> None:
     """A variable naming no section would be ignored without a word; a typo in a key of a
     known section is refused by the section itself."""
     for name in sorted(os.environ):
-        if name.startswith(_PREFIX) and name not in _NOT_SETTINGS:
-            section = name[len(_PREFIX) :].split("__")[0].lower()
+        if name.startswith(ENV_PREFIX) and name not in _NOT_SETTINGS:
+            section = name[len(ENV_PREFIX) :].split("__")[0].lower()
             if section not in Settings.model_fields:
                 known = ", ".join(Settings.model_fields)
                 raise ConfigError(f"{name}: no setting section {section!r} (sections: {known})")
@@ -267,9 +265,9 @@ def _check_env_sections() -> None:
 def _env_json_error(exc: SettingsError) -> str:
     found = re.search(r'field "(\w+)"', str(exc))
     section = found.group(1) if found else ""
-    names = sorted(n for n in os.environ if n.startswith(f"{_PREFIX}{section.upper()}__"))
+    names = sorted(n for n in os.environ if n.startswith(f"{ENV_PREFIX}{section.upper()}__"))
     return (
-        f"{' or '.join(names) or 'a ' + _PREFIX + ' variable'}: a list or table must be JSON, "
+        f"{' or '.join(names) or 'a ' + ENV_PREFIX + ' variable'}: a list or table must be JSON, "
         """e.g. PAPERTRADE_UNIVERSE__SYMBOLS='["AAPL", "MSFT"]'"""
     )
 

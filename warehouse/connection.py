@@ -139,7 +139,6 @@ def _attach_writer(
         except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
                 conn.close()
-                _raise_unreadable(db_path, exc)
                 raise
             if not backoff.sleep():
                 conn.close()
@@ -183,7 +182,6 @@ def _try_connect(
         conn = duckdb.connect(str(db_path), **options)
     except duckdb.IOException as exc:
         if not _is_lock_conflict(exc):
-            _raise_unreadable(db_path, exc)
             raise
         if not backoff.sleep():
             raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
@@ -199,16 +197,18 @@ def _has_duckdb_header(db_path: Path) -> bool:
         return f.read(12)[8:12] == b"DUCK"
 
 
-def _raise_unreadable(db_path: Path, exc: duckdb.Error) -> None:
-    if "not a valid DuckDB database file" in str(exc):
-        raise NotAWarehouse(db_path, "not a DuckDB database file") from None
+def refuse_foreign(conn: duckdb.DuckDBPyConnection, db_path: Path) -> int:
+    """The file's schema version (0 for a new, empty file); `NotAWarehouse` for another
+    program's DuckDB file, which has tables but no `schema_version` (a papertrade file has
+    it from its first connection on)."""
+    found = schema.current_version(conn)
+    if found == 0 and schema.has_tables(conn):
+        raise NotAWarehouse(db_path, "a DuckDB file of another program; nothing written")
+    return found
 
 
 def _migrate(conn: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    found = schema.current_version(conn)
-    if found == 0 and schema.has_tables(conn):
-        # a papertrade file has `schema_version` from its first connection on
-        raise NotAWarehouse(db_path, "a DuckDB file of another program; nothing written")
+    found = refuse_foreign(conn, db_path)
     if found > schema.LATEST_VERSION:
         raise SchemaTooNew(db_path, found, schema.LATEST_VERSION)
     if found < schema.LATEST_VERSION:

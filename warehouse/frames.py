@@ -208,9 +208,7 @@ def _is_null(value: Any) -> bool:
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.value
-    return None if _is_null(value) else value  # NULL, as a pandas scan reads NaN and NaT
+    return None if _is_null(value) else _plain(value)  # NULL, as a pandas scan reads NaN
 
 
 def rows_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:

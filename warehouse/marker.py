@@ -29,6 +29,8 @@ TABLE_HELD_FIELDS = frozenset({"positions", "open_orders", "client_order_ids", "
 # key (a state whose `as_of` is not its interval's keeps it in `state_json`)
 STATE_COLUMNS = ("initial_cash", "cash", "realized_pnl", "commissions", "order_seq", "fill_seq")
 _KEYED = frozenset({"account_id", "as_of"})
+# what `state_json` does not keep: the rest of a BrokerState has no column
+_NOT_IN_STATE_JSON = TABLE_HELD_FIELDS | _KEYED | frozenset(STATE_COLUMNS)
 # the counts of a summary that have columns (the older ones came with schema v1)
 COUNT_COLUMNS = (
     "n_quotes", "n_valid_quotes", "n_orders", "n_fills", "n_rejections", "n_positions",
@@ -50,7 +52,7 @@ def marker_values(
     rest: dict[str, Any] = {
         f.name: getattr(state, f.name)
         for f in dataclasses.fields(state)
-        if f.name not in TABLE_HELD_FIELDS | _KEYED and f.name not in STATE_COLUMNS
+        if f.name not in _NOT_IN_STATE_JSON
     }
     if state.as_of != as_of:
         rest["as_of"] = state.as_of.isoformat() if state.as_of else None
@@ -74,14 +76,13 @@ def committed_summary(
     Reads the marker by its key, so the cost does not grow with the account's age. Callers
     on the interval's path learn whether it exists from the aggregate over the account's
     intervals they run anyway, and call this only when it does."""
-    key = [account_id, as_of]
     marker = _marker(conn, account_id, as_of, SUMMARY_COLUMNS)
     if marker is None:
         return None
     if marker["n_positions"] is None:  # written before schema v6: the summary is whole
         return json.loads(marker["summary_json"] or "{}")
     ((cash, equity),) = conn.execute(
-        "SELECT cash, equity FROM equity WHERE account_id = ? AND ts = ?", key
+        "SELECT cash, equity FROM equity WHERE account_id = ? AND ts = ?", [account_id, as_of]
     ).fetchall()
     return {
         "account_id": account_id,

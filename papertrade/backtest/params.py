@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,9 +74,7 @@ def expand_grid(grid: dict[str, list[Any]], base: dict[str, Any] | None = None) 
     """Every combination of the grid's values (the first name varies slowest), each on top
     of `base`, in a deterministic order; at most `MAX_COMBINATIONS`."""
     names = list(grid)
-    n = 1
-    for name in names:
-        n *= len(grid[name])
+    n = math.prod(len(values) for values in grid.values())
     if n > MAX_COMBINATIONS:
         raise ParamSyntaxError(
             f"the grid has {n:,} combinations, more than the {MAX_COMBINATIONS:,} a sweep runs:"
