@@ -7,13 +7,15 @@ a short-lived writer connection, waiting up to `[warehouse] lock_timeout_seconds
 
 from __future__ import annotations
 
+import csv
 import decimal
+import io
 import json
 import math
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,6 +34,9 @@ from papertrade.cli import (
 from papertrade.errors import UserError
 from papertrade.settings import Settings
 
+if TYPE_CHECKING:
+    from warehouse.query import Rows
+
 CsvOpt = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")]
 LimitOpt = Annotated[
     int, typer.Option("--limit", min=1, max=1_000_000_000, help="Most recent rows to show.")
@@ -41,26 +46,32 @@ LimitOpt = Annotated[
 TABLE_ROWS = 1000
 
 
-def _print_frame(frame: Any, as_json: bool, as_csv: bool = False, title: str = "") -> None:
+def _print_rows(rows: Rows, as_json: bool, as_csv: bool = False, title: str = "") -> None:
+    columns, values = rows.columns, rows.values
     if as_json:
-        records = frame.to_dict("records")
-        typer.echo(json.dumps([{str(k): _json(v) for k, v in r.items()} for r in records]))
+        typer.echo(
+            json.dumps([{c: _json(v) for c, v in zip(columns, r, strict=True)} for r in values])
+        )
         return
     if as_csv:
-        typer.echo(frame.map(_text).to_csv(index=False), nl=False)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([["" if _missing(v) else _text(v) for v in r] for r in values])
+        typer.echo(out.getvalue(), nl=False)
         return
     from rich.table import Table
 
-    if len(frame) > TABLE_ROWS:
+    if len(values) > TABLE_ROWS:
         err_console.print(
-            f"showing the first {TABLE_ROWS:,} of {len(frame):,} rows; --csv or --json print all"
+            f"showing the first {TABLE_ROWS:,} of {len(values):,} rows; --csv or --json print all"
         )
-        frame = frame.head(TABLE_ROWS)
+        values = values[:TABLE_ROWS]
     table = Table(title=title or None)
-    for column in frame.columns:
-        table.add_column(str(column))
-    rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
-    for row in rows:
+    for column in columns:
+        table.add_column(column)
+    cells = [[_cell(v) for v in row] for row in values]
+    for row in cells:
         table.add_row(*row)
     unbounded = console.options.update_width(1_000_000)
     if console.measure(table, options=unbounded).minimum <= console.width:
@@ -70,24 +81,20 @@ def _print_frame(frame: Any, as_json: bool, as_csv: bool = False, title: str = "
     # display, instead of columns cut to a few letters each
     if title:
         console.print(title, style="italic")
-    for n, row in enumerate(rows, 1):
+    for n, row in enumerate(cells, 1):
         record = Table(title=f"row {n}", show_header=False, title_justify="left")
         record.add_column(style="bold")
         record.add_column(overflow="fold")
-        for column, value in zip(frame.columns, row, strict=True):
-            record.add_row(str(column), value)
+        for column, value in zip(columns, row, strict=True):
+            record.add_row(column, value)
         console.print(record)
 
 
 def _text(value: Any) -> Any:
-    """Values pandas would print as Python reprs, as text: bytes in hex, arrays and lists
-    as JSON, UUIDs and decimals as their digits; everything else unchanged."""
-    import numpy as np
-
+    """Values without a text form of their own, as text: bytes in hex, lists and structs as
+    JSON, UUIDs and decimals as their digits; everything else unchanged."""
     if isinstance(value, bytes | bytearray | memoryview):
         return "\\x" + bytes(value).hex()
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
     if isinstance(value, list | dict):
         return json.dumps(value, default=_json_default)
     if isinstance(value, uuid.UUID | decimal.Decimal):
@@ -96,38 +103,24 @@ def _text(value: Any) -> Any:
 
 
 def _json(value: Any) -> Any:
-    """A JSON value: non-finite floats and missing values as null, times in ISO 8601."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(value, np.generic):
-        value = value.item()
+    """A JSON value: non-finite floats as null, times in ISO 8601, decimals as numbers."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, np.ndarray | list):
-        return [_json(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, list):
+        return [_json(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _json(v) for k, v in value.items()}
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, str | int | bool):
+    if isinstance(value, decimal.Decimal):
+        return _json(float(value))
+    if value is None or isinstance(value, str | int | bool):
         return value
-    return _date_text(value) or _json_default(value)
+    return _json_default(value)
 
 
 def _json_default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(_text(value))
-
-
-def _date_text(value: Any) -> str | None:
-    """A DATE column's value as its date: DuckDB hands it to pandas as a naive midnight."""
-    import pandas as pd
-
-    if isinstance(value, pd.Timestamp) and value.tzinfo is None and value == value.normalize():
-        return str(value.date())
-    return None
 
 
 def _cell(value: Any) -> str:
@@ -137,23 +130,26 @@ def _cell(value: Any) -> str:
     if _missing(value):
         return ""
     if isinstance(value, float):
-        return f"{value:,.6f}".rstrip("0").rstrip(".") if value == value else ""
-    return _date_text(value) or str(_text(value))
+        return f"{value:,.6f}".rstrip("0").rstrip(".")
+    if isinstance(value, decimal.Decimal):
+        return f"{value:,}"  # exact, at the column's own scale
+    return str(_text(value))
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _read(settings: Settings, sql: str, params: list[Any]) -> Any:
+def _read(settings: Settings, sql: str, params: list[Any]) -> Rows:
     import duckdb
 
     from warehouse.connection import connect
+    from warehouse.query import Rows
 
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
         try:
-            return conn.execute(sql, params).df()
+            return Rows.fetch(conn.execute(sql, params))
         except duckdb.CatalogException as exc:
             raise UserError(
                 f"{settings.warehouse.path} is not a papertrade warehouse: "
@@ -166,7 +162,7 @@ def _account(settings: Settings, account_id: str | None) -> str:
     table (a typo in --account-id would otherwise look like a flat account)."""
     account = account_id or settings.account.id
     known = _read(settings, "SELECT 1 FROM accounts WHERE account_id = ?", [account])
-    if known.empty:
+    if not known.values:
         raise UserError(f"unknown account in {settings.warehouse.path}: {account}")
     return account
 
@@ -189,12 +185,12 @@ def sql_command(
         raise UserError("choose one of --json and --csv")
     settings = settings_from(config, db)
     try:
-        frame = run_readonly_sql(
+        rows = run_readonly_sql(
             settings.warehouse.path, query, timeout=settings.warehouse.lock_timeout_seconds
         )
     except duckdb.Error as exc:
         raise UserError(f"SQL error: {str(exc).splitlines()[0]}") from None
-    _print_frame(frame, as_json, as_csv)
+    _print_rows(rows, as_json, as_csv)
 
 
 @app.command("positions")
@@ -208,13 +204,13 @@ def positions_command(
     """Open positions of the account's latest snapshot."""
     settings = settings_from(config, db)
     account = _account(settings, account_id)
-    frame = _read(
+    rows = _read(
         settings,
         "SELECT symbol, quantity, avg_cost, market_price, market_value, unrealized_pnl, "
         "realized_pnl, ts FROM latest_positions WHERE account_id = ? ORDER BY symbol",
         [account],
     )
-    _print_frame(frame, as_json, title=f"positions: {account}")
+    _print_rows(rows, as_json, title=f"positions: {account}")
 
 
 @app.command("orders")
@@ -231,7 +227,7 @@ def orders_command(
     settings = settings_from(config, db)
     account = _account(settings, account_id)
     source = "open_orders" if open_only else "orders"
-    frame = _read(
+    rows = _read(
         settings,
         "SELECT order_id, client_order_id, created_at, symbol, side, order_type, "
         "time_in_force, quantity, limit_price, stop_price, status, filled_quantity, "
@@ -239,7 +235,7 @@ def orders_command(
         "ORDER BY created_at DESC, order_id DESC LIMIT ?",
         [account, limit],
     )
-    _print_frame(frame, as_json, title=f"orders: {account}")
+    _print_rows(rows, as_json, title=f"orders: {account}")
 
 
 @app.command("fills")
@@ -254,13 +250,13 @@ def fills_command(
     """The account's most recent fills, newest first."""
     settings = settings_from(config, db)
     account = _account(settings, account_id)
-    frame = _read(
+    rows = _read(
         settings,
         "SELECT fill_id, order_id, ts, symbol, side, quantity, price, commission FROM fills "
         "WHERE account_id = ? ORDER BY ts DESC, fill_id DESC LIMIT ?",
         [account, limit],
     )
-    _print_frame(frame, as_json, title=f"fills: {account}")
+    _print_rows(rows, as_json, title=f"fills: {account}")
 
 
 @app.command("account")
@@ -274,7 +270,7 @@ def account_command(
     """The account's latest equity snapshot and trading state."""
     settings = settings_from(config, db)
     account = account_id or settings.account.id
-    frame = _read(
+    rows = _read(
         settings,
         "WITH eq AS (SELECT * FROM equity WHERE account_id = ? ORDER BY ts DESC LIMIT 1), "
         "st AS (SELECT state, reason FROM trading_state WHERE account_id = ? "
@@ -286,14 +282,15 @@ def account_command(
         "FROM accounts a LEFT JOIN eq USING (account_id) WHERE a.account_id = ?",
         [account, account, account],
     )
-    if frame.empty:
+    if not rows.values:
         raise UserError(f"account not found in {settings.warehouse.path}: {account}")
+    from warehouse.query import Rows
+
+    line = list(zip(rows.columns, rows.values[0], strict=True))
     if as_json:
-        typer.echo(
-            frame.iloc[:1].to_json(orient="records", date_format="iso", date_unit="us")[1:-1]
-        )
+        typer.echo(json.dumps({column: _json(value) for column, value in line}))
         return
-    _print_frame(frame.T.reset_index().set_axis(["field", "value"], axis=1), False, title=account)
+    _print_rows(Rows(["field", "value"], line), False, title=account)
 
 
 @kill_switch_app.command("status")

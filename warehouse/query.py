@@ -14,10 +14,11 @@ the database yourself with `duckdb -readonly`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
-import pandas as pd
 
 from warehouse.connection import DEFAULT_TIMEOUT, connect
 from warehouse.errors import ReadOnlySqlError
@@ -46,7 +47,22 @@ def check_readonly(sql: str) -> str:
     return statement.query
 
 
-def run_readonly_sql(path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT) -> pd.DataFrame:
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """A result as DuckDB's own Python values, not a DataFrame: HUGEINT and DECIMAL stay
+    exact, a DATE is a date, and a command that prints a few rows does not import pandas
+    (a second of its start-up)."""
+
+    columns: list[str]
+    values: list[tuple[Any, ...]]
+
+    @classmethod
+    def fetch(cls, result: duckdb.DuckDBPyConnection) -> Rows:
+        columns = [d[0] for d in result.description or []]
+        return cls(columns, result.fetchall())
+
+
+def run_readonly_sql(path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOUT) -> Rows:
     """Run one read-only statement against the warehouse and return its rows.
 
     Raises `ReadOnlySqlError` for a statement that could write or reach outside the file,
@@ -54,4 +70,4 @@ def run_readonly_sql(path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOU
     caller shows its first line)."""
     query = check_readonly(sql)
     with connect(path, read_only=True, timeout=timeout, external_access=False) as conn:
-        return conn.execute(query).df()
+        return Rows.fetch(conn.execute(query))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,37 @@ def test_a_table_shows_its_first_rows_and_says_so(
     assert result.exit_code == 0
     assert "showing the first 5 of 12 rows; --csv or --json print all" in result.stderr
     assert "│ 4 " in result.stdout and "│ 5 " not in result.stdout
+
+
+_EXACT = (
+    "SELECT 170141183460469231731687303715884105727::HUGEINT AS h,"
+    " 12345678901234567.89::DECIMAL(38, 2) AS d"
+)
+
+
+def test_sql_keeps_hugeint_and_decimal_exact(db: Path) -> None:
+    as_json = json.loads(run("sql", _EXACT, "--db", str(db), "--json").stdout)
+    as_csv = run("sql", _EXACT, "--db", str(db), "--csv").stdout
+    table = run("sql", _EXACT, "--db", str(db)).stdout
+
+    assert as_json[0]["h"] == 2**127 - 1
+    assert as_csv.splitlines()[1] == f"{2**127 - 1},12345678901234567.89"
+    assert "12,345,678,901,234,567.89" in table and str(2**127 - 1) in table
+
+
+@pytest.mark.parametrize("command", [["sql", "SELECT * FROM fills"], ["positions"], ["account"]])
+def test_read_commands_do_not_load_pandas(db: Path, command: list[str]) -> None:
+    # a second of start-up for a command that prints a few rows
+    code = (
+        "import sys\n"
+        "from papertrade.cli import main\n"
+        f"sys.argv = ['papertrade', *{command!r}, '--db', {str(db)!r}, '--json']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print('pandas' in sys.modules, file=sys.stderr)\n"
+    )
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)  # fmt: skip
+
+    assert json.loads(out.stdout)
+    assert out.stderr.strip().splitlines()[-1] == "False"
