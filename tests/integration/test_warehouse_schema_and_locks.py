@@ -15,6 +15,7 @@ from warehouse import schema
 from warehouse.commit import commit_interval
 from warehouse.connection import connect
 from warehouse.errors import DatabaseNotFound, SchemaTooNew, WarehouseBusy
+from warehouse.state import load_broker_state
 from warehouse.testing import make_commit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,31 @@ def test_a_v1_file_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None
     with connect(db, read_only=True) as conn:
         assert conn.execute("SELECT commit_ms >= 0 FROM intervals").fetchall() == [(True,)]
     assert commit.committed
+
+
+def test_a_v6_file_keeps_its_marks_when_the_table_loses_its_key(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    commit = make_commit(n=4)
+    with duckdb.connect(str(db)) as raw:
+        raw.execute("SET TimeZone = 'UTC'")
+        schema.migrate(raw, target=6)
+        commit_interval(raw, commit)
+        before = load_broker_state(raw, "paper")
+    assert before is not None and len(before.marks) == 4
+
+    with connect(db) as conn:
+        after = load_broker_state(conn, "paper")
+        keys = conn.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'marks'"
+            " AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()
+        version = schema.current_version(conn)
+
+    assert version == schema.LATEST_VERSION >= 7
+    assert after == before
+    assert list(after.marks) == list(before.marks)
+    assert keys == [(0,)]
+    assert not commit_interval(db, commit).committed  # the marker's key still refuses
 
 
 def test_a_newer_file_is_refused_by_an_older_writer(tmp_path: Path) -> None:
