@@ -37,7 +37,8 @@ from strategies.errors import StrategyParamError
 class StrategyParams(BaseModel):
     """Base of parameter models: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity pass `gt=0`; `qty=inf` would reach the broker as an order size
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NoParams(StrategyParams):

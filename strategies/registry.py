@@ -59,6 +59,8 @@ def _resolve(name: str) -> Any:
                 raise UnknownStrategy(name, f"entry point {ep.value} fails: {exc}") from None
     if ":" in name:
         module_name, _, attr = name.partition(":")
+        if not all(part.isidentifier() for part in module_name.split(".")) or not attr:
+            raise UnknownStrategy(name, "expected package.module:Class")
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,8 +106,9 @@ def check_costs(request: BacktestRequest) -> None:
     ):
         if value is None:
             continue
-        if not value == value or value < 0 or (name == "--cash" and value <= 0):
-            raise UserError(f"{name} {value}: must be {'> 0' if name == '--cash' else '>= 0'}")
+        if not math.isfinite(value) or value < 0 or (name == "--cash" and value <= 0):
+            bound = "> 0" if name == "--cash" else ">= 0"
+            raise UserError(f"{name} {value}: must be a finite number {bound}")
 
 
 def engine_config(settings: Settings, request: BacktestRequest, account_id: str) -> BacktestConfig:

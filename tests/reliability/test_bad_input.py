@@ -209,11 +209,17 @@ def test_an_unknown_strategy_or_parameter_on_the_command_line_is_bad_input(workd
     bad_param = invoke([*base, "--strategy", "sma_crossover", "--param", "bogus=1"])
     no_equals = invoke([*base, "--strategy", "sma_crossover", "--param", "fast"])
     bad_cash = invoke([*base, "--strategy", "buy_and_hold", "--cash", "-100"])
+    endless_cash = invoke([*base, "--strategy", "buy_and_hold", "--cash", "inf"])
+    endless_qty = invoke([*base, "--strategy", "sma_crossover", "--param", "qty=inf"])
+    no_module = invoke([*base, "--strategy", ":Breakout"])
 
     assert_bad_input(unknown, "moonshot")
     assert_bad_input(bad_param, "bogus")
     assert_bad_input(no_equals, "fast")
     assert_bad_input(bad_cash, "cash")
+    assert_bad_input(endless_cash, "cash")
+    assert_bad_input(endless_qty, "qty")
+    assert_bad_input(no_module, ":Breakout")
     assert snapshot(workdir) == before
 
 

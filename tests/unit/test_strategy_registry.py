@@ -93,8 +93,11 @@ def test_user_strategy_params_are_validated():
 
 @pytest.mark.parametrize(
     "name",
-    ["no_such_strategy", "no_such_module_xyz:Thing", f"{HERE}:Missing", f"{HERE}:NotAStrategy"],
-)
+    [
+        "no_such_strategy", "no_such_module_xyz:Thing", f"{HERE}:Missing", f"{HERE}:NotAStrategy",
+        ":Thing", ".relative:Thing", f"{HERE}:", "a..b:Thing",
+    ],
+)  # fmt: skip
 def test_unknown_names_raise_one_line_value_errors(name):
     with pytest.raises(UnknownStrategy) as err:
         load_strategy(name, {})
