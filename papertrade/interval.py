@@ -395,6 +395,7 @@ class AccountMarks:
     peak_equity: float
     committed_summary: dict[str, Any] | None = None
     trading_state: TradingState = TradingState.ACTIVE
+    kind: str = "paper"
 
 
 def load_account_marks(
@@ -421,7 +422,9 @@ def load_account_marks(
         "SELECT arg_max(equity, ts) FILTER (WHERE ts < $since),"
         " max(equity) FILTER (WHERE ts < $as_of) FROM equity WHERE account_id = $account"
     )
-    ((initial,),) = rows("SELECT max(initial_cash) FROM accounts WHERE account_id = $account")
+    ((initial, kind),) = rows(
+        "SELECT max(initial_cash), max(kind) FROM accounts WHERE account_id = $account"
+    )
     ((trading,),) = rows("SELECT arg_max(state, ts) FROM trading_state WHERE account_id = $account")
     initial = float(initial) if initial is not None else initial_cash
     return AccountMarks(
@@ -431,6 +434,7 @@ def load_account_marks(
         peak_equity=max(float(peak) if peak is not None else initial, initial),
         committed_summary=committed_summary(conn, account_id, as_of) if done else None,
         trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
+        kind=kind or "paper",
     )
 
 
@@ -450,11 +454,21 @@ def _load(
     from warehouse.state import load_broker_state
 
     account = settings.account.id
+    refuse_other_kind(account, marks.kind)
     refuse_before_latest(account, as_of, marks.latest)
     # nothing is committed after `as_of` (checked above): the latest interval is the last
     state = load_broker_state(conn, account, latest=marks.latest)
     history = load_history(conn, account, as_of, settings.market_data.history_bars)
     return state, history, previous_mids(history, marks.last_before)
+
+
+def refuse_other_kind(account: str, kind: str) -> None:
+    """A backtest's account holds its bars' equity and fills: an interval traded into it
+    would start from a backtest's cash and mix the two histories."""
+    if kind != "paper":
+        raise UserError(
+            f"account {account} is a {kind} account: trade on paper under another [account] id"
+        )
 
 
 def refuse_before_latest(account: str, as_of: datetime, latest: datetime | None) -> None:
@@ -468,20 +482,25 @@ def refuse_before_latest(account: str, as_of: datetime, latest: datetime | None)
 def check_warehouse(settings: Settings, as_of: datetime | None = None) -> None:
     """What a run would refuse about its warehouse, refused before Prefect starts, so a
     typo is one line instead of a failed flow run with its traceback: a `--db` that is not
-    a papertrade warehouse, and an interval before the account's last. The run checks
-    again under its lock."""
+    a papertrade warehouse, a backtest's account, and an interval before the account's last
+    that was never committed (a committed one is a no-op that returns its summary). The run
+    checks again under its lock."""
     from warehouse.connection import connect, refuse_foreign
 
     db, account = Path(settings.warehouse.path), settings.account.id
     if not db.exists() and not db.is_symlink():
         return
     with connect(db, read_only=True, timeout=settings.warehouse.lock_timeout_seconds) as conn:
-        if refuse_foreign(conn, db) == 0 or as_of is None:
+        if refuse_foreign(conn, db) == 0:
             return
-        ((latest,),) = conn.execute(
-            "SELECT max(as_of) FROM intervals WHERE account_id = ?", [account]
+        ((kind, latest, done),) = conn.execute(
+            "SELECT (SELECT max(kind) FROM accounts WHERE account_id = $a), max(as_of),"
+            " bool_or(as_of = $as_of) FROM intervals WHERE account_id = $a",
+            {"a": account, "as_of": as_of},
         ).fetchall()
-    refuse_before_latest(account, as_of, latest)
+    refuse_other_kind(account, kind or "paper")
+    if as_of is not None and not done:
+        refuse_before_latest(account, as_of, latest)
 
 
 def load_history(conn: Any, account_id: str, as_of: datetime, n_bars: int) -> pd.DataFrame:

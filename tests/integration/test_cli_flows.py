@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from papertrade.cli import app
+from papertrade.errors import UserError
 
 runner = CliRunner()
 
@@ -166,6 +167,53 @@ def test_an_interval_before_the_accounts_last_is_refused_before_prefect_starts(
         f"error: interval {earlier} is before account paper's last committed interval "
         f"{T0.isoformat()}: intervals are committed in time order"
     ]
+    assert db.read_bytes() == before
+
+
+def test_an_earlier_interval_that_is_committed_passes_the_preflight(tmp_path: Path) -> None:
+    # running it again is a no-op that returns its summary, as the run itself decides
+    from papertrade.interval import check_warehouse
+    from papertrade.settings import load_settings
+    from warehouse.commit import commit_interval
+    from warehouse.testing import T0, make_commit
+
+    db = tmp_path / "pt.duckdb"
+    commit_interval(db, make_commit(T0, n=1))
+    commit_interval(db, make_commit(T0 + timedelta(minutes=1), n=1, first_id=10))
+    settings = load_settings(None, db)
+
+    check_warehouse(settings, T0)
+    with pytest.raises(UserError, match="before account paper's last committed interval"):
+        check_warehouse(settings, T0 - timedelta(minutes=1))
+
+
+def test_an_interval_into_a_backtests_account_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paper_broker.market_data.factory import make_provider
+    from papertrade.interval import run_interval
+    from papertrade.settings import load_settings
+    from warehouse.connection import connect
+    from warehouse.testing import T0
+
+    db = tmp_path / "pt.duckdb"
+    with connect(db) as conn:
+        conn.execute("INSERT INTO accounts VALUES ('bt', now(), 1000, 'backtest', NULL)")
+    before = db.read_bytes()
+    monkeypatch.setenv("PAPERTRADE_ACCOUNT__ID", "bt")
+    settings = load_settings(None, db)
+    provider = make_provider(settings.market_data, settings.universe.symbols)
+
+    result = _invoke("interval", "--as-of", T0.isoformat(), "--force", "--db", str(db))
+    with pytest.raises(UserError, match="bt is a backtest account"):
+        run_interval(settings, T0, provider, force=True)
+
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: account bt is a backtest account: trade on paper under another [account] id"
+    ]
+    with connect(db, read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM intervals").fetchall() == [(0,)]
     assert db.read_bytes() == before
 
 
