@@ -182,19 +182,23 @@ def sweep(
     """Backtest every parameter combination of the grid, one Prefect task each; rank them
     by --metric and store the table in sweep_results."""
     from papertrade.backtest import command
-    from papertrade.backtest.params import expand_grid, parse_grid, parse_params
+    from papertrade.backtest.params import buildable, expand_grid, parse_grid, parse_params
     from papertrade.backtest.ranking import check_metric
     from papertrade.errors import UserError
-    from strategies.registry import load_strategy
 
     settings = _settings(config, db)
     check_metric(metric)
     if dask_address and runner is not RunnerChoice.DASK:
         raise UserError("--dask-address needs --runner dask")
     base = parse_params(param or [])
-    combos = expand_grid(parse_grid(grid), base)
-    for params in combos:  # every combination must build before any task runs
-        load_strategy(strategy, params)
+    # every combination is built before any task runs; those the strategy refuses are skipped
+    combos, refused = buildable(strategy, expand_grid(parse_grid(grid), base))
+    if refused:
+        err_console.print(
+            f"skipping {len(refused)} of {len(combos) + len(refused)} parameter sets the"
+            f" strategy refuses, e.g. {refused[0]}",
+            markup=False, highlight=False,
+        )  # fmt: skip
     request = _request(bars, strategy, base, cash, fill_model, commission_bps, slippage_bps,
                        None, risk)  # fmt: skip
     command.check_costs(request)

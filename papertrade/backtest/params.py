@@ -86,6 +86,28 @@ def expand_grid(grid: dict[str, list[Any]], base: dict[str, Any] | None = None) 
     ]
 
 
+def buildable(strategy: str, combos: list[dict]) -> tuple[list[dict], list[str]]:
+    """The combinations `strategy` accepts, and why it refuses each other one. A grid over
+    two windows holds pairs such as fast >= slow that a user means to skip, not to abort
+    the sweep for; a grid the strategy refuses whole raises the first refusal instead."""
+    from strategies.errors import StrategyParamError
+    from strategies.registry import load_strategy
+
+    accepted, refused = [], []
+    first: StrategyParamError | None = None
+    for params in combos:
+        try:
+            load_strategy(strategy, params)
+        except StrategyParamError as exc:
+            first = first or exc
+            refused.append(f"{params_key(params)}: {exc}")
+        else:
+            accepted.append(params)
+    if first is not None and not accepted:
+        raise first
+    return accepted, refused
+
+
 def params_key(params: dict[str, Any]) -> str:
     """A stable text form of a parameter set (sorted JSON), used as a table key."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"))

@@ -11,10 +11,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from papertrade.backtest.bars import BarsFileError, panel_from_frame
-from papertrade.backtest.params import ParamSyntaxError, expand_grid, parse_grid, parse_params
+from papertrade.backtest.params import (
+    ParamSyntaxError,
+    buildable,
+    expand_grid,
+    parse_grid,
+    parse_params,
+)
 from papertrade.backtest.ranking import rank
 from papertrade.backtest.walk_forward import windows
 from papertrade.errors import UserError
+from strategies.errors import StrategyParamError
 from tests.unit.test_backtest_engine import bars_frame
 
 
@@ -114,3 +121,17 @@ def test_a_grid_beyond_the_sweep_limit_is_refused() -> None:
 
     with pytest.raises(ParamSyntaxError, match="the grid has 10,000 combinations, more than"):
         expand_grid(grid)
+
+
+def test_a_sweep_skips_the_parameter_sets_its_strategy_refuses() -> None:
+    combos = expand_grid({"fast": [5, 30], "slow": [30, 50]})
+
+    accepted, refused = buildable("sma_crossover", combos)
+
+    assert accepted == [{"fast": 5, "slow": 30}, {"fast": 5, "slow": 50}, {"fast": 30, "slow": 50}]
+    assert len(refused) == 1 and refused[0].startswith('{"fast":30,"slow":30}: ')
+
+
+def test_a_grid_its_strategy_refuses_whole_is_bad_input() -> None:
+    with pytest.raises(StrategyParamError, match="fsat"):
+        buildable("sma_crossover", expand_grid({"fsat": [5, 10]}))
