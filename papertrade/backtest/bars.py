@@ -1,8 +1,8 @@
 """Bars files: CSV or Parquet in long format `timestamp,symbol,open,high,low,close,volume`,
 validated and pivoted into a [T x N] panel (rows bars, columns symbols).
 
-Timestamps are parsed as UTC (naive values are taken to be UTC already). The file must be
-sorted by timestamp (symbols within a timestamp in any order); a symbol without a bar at a
+Timestamps are parsed as UTC (naive values are taken to be UTC already). Rows may come in
+any order (a file grouped by symbol is put in time order); a symbol without a bar at a
 timestamp is NaN in the panel and is neither traded nor re-marked there. Every problem
 raises `BarsFileError` (a `UserError`: exit 2) with one line naming it, before anything is
 written anywhere.
@@ -103,8 +103,7 @@ def load_bars(path: Path) -> BarPanel:
 
 def panel_from_frame(frame: pd.DataFrame, source: str = "bars") -> BarPanel:
     """Validate a long-format frame and pivot it. Raises `BarsFileError` for: missing
-    columns, no rows, unparseable timestamps, rows not sorted by timestamp, duplicate
-    (timestamp, symbol) rows, NaN or non-positive prices, high < low, negative volume."""
+    columns, no rows, unparseable timestamps, duplicate (timestamp, symbol) rows, NaN or non-positive prices, high < low, negative volume."""
     _check_columns(frame.columns, len(frame), source)
     ts = _timestamps(frame["timestamp"], source)
     symbols = frame["symbol"]
@@ -132,43 +131,45 @@ class _Columns:
 
 
 def _pivot(columns: _Columns, source: str) -> BarPanel:
-    """The checks every bars source shares, then the [T x N] panel, all on arrays: the
-    timestamps are sorted (checked), so their codes are a running count of changes."""
-    ns, prices = columns.ns, columns.prices
+    """The checks every bars source shares, then the [T x N] panel, all on arrays: once the
+    rows are in time order, the timestamps' codes are a running count of changes. Messages
+    name rows as the file numbers them."""
+    ns, prices, s_codes = columns.ns, columns.prices, columns.codes
+    file_row = np.arange(ns.shape[0])
+    if (ns[1:] < ns[:-1]).any():
+        file_row = np.argsort(ns, kind="stable")  # rows of one time keep the file's order
+        ns, s_codes = ns[file_row], s_codes[file_row]
+        prices = {c: values[file_row] for c, values in prices.items()}
     # symbols are compared stripped; stripping can merge two spellings into one symbol
     stripped = np.array([s.strip() for s in columns.names], dtype=object)
     symbols, inverse = np.unique(stripped, return_inverse=True)
-    s_codes = inverse.astype(np.int64)[columns.codes]
+    s_codes = inverse.astype(np.int64)[s_codes]
 
     def at(row: int) -> str:
         return pd.Timestamp(int(ns[row]), tz="UTC").isoformat()
 
-    back = np.flatnonzero(ns[1:] < ns[:-1])
-    if back.size:
-        row = int(back[0]) + 1
-        raise BarsFileError(
-            f"{source}: not sorted by timestamp: row {row + 1} ({at(row)}) comes "
-            f"after {at(row - 1)}"
-        )
+    def first(bad: np.ndarray) -> tuple[int, str]:
+        """The earliest bad row in the file: its number there and its symbol."""
+        row = int(np.flatnonzero(bad)[np.argmin(file_row[bad])])
+        return row, f"row {file_row[row] + 1} ({symbols[s_codes[row]]})"
+
     for c in PRICE_COLUMNS:
         bad = ~(prices[c] > 0)  # NaN fails the comparison too
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+            row, where = first(bad)
             raise BarsFileError(
-                f"{source}: row {row + 1} ({symbols[s_codes[row]]}): {c} must be a positive "
-                f"number (got {_plain(columns.raw(c, row))!r})"
+                f"{source}: {where}: {c} must be a positive number "
+                f"(got {_plain(columns.raw(c, int(file_row[row])))!r})"
             )
     inverted = prices["high"] < prices["low"]
     if inverted.any():
-        row = int(np.flatnonzero(inverted)[0])
+        row, where = first(inverted)
         raise BarsFileError(
-            f"{source}: row {row + 1} ({symbols[s_codes[row]]}): high {prices['high'][row]:g} "
-            f"< low {prices['low'][row]:g}"
+            f"{source}: {where}: high {prices['high'][row]:g} < low {prices['low'][row]:g}"
         )
     negative = prices["volume"] < 0
     if negative.any():
-        row = int(np.flatnonzero(negative)[0])
-        raise BarsFileError(f"{source}: row {row + 1}: negative volume")
+        raise BarsFileError(f"{source}: {first(negative)[1]}: negative volume")
     starts = np.empty(ns.shape[0], dtype=bool)
     starts[0] = True
     np.not_equal(ns[1:], ns[:-1], out=starts[1:])
@@ -178,7 +179,8 @@ def _pivot(columns: _Columns, source: str) -> BarPanel:
     if np.bincount(key, minlength=n_bars * n_sym).max() > 1:
         row = int(np.flatnonzero(pd.Index(key).duplicated())[0])
         raise BarsFileError(
-            f"{source}: duplicate bar for ({at(row)}, {symbols[s_codes[row]]}) at row {row + 1}"
+            f"{source}: duplicate bar for ({at(row)}, {symbols[s_codes[row]]}) at row "
+            f"{file_row[row] + 1}"
         )
     arrays = {}
     for c, values in prices.items():

@@ -84,7 +84,6 @@ ROW = "2024-01-0{d}T21:00:00Z,AAA,10,11,9,{c},100\n"
     ("name", "text", "needle"),
     [
         ("nocols.csv", "timestamp,symbol,close\n2024-01-02,AAA,1\n", "missing columns"),
-        ("unsorted.csv", HEADER + ROW.format(d=3, c=10) + ROW.format(d=2, c=10), "not sorted"),
         ("dup.csv", HEADER + ROW.format(d=2, c=10) * 2, "duplicate bar"),
         ("neg.csv", HEADER + ROW.format(d=2, c=-1), "close must be a positive"),
         ("nan.csv", HEADER + ROW.format(d=2, c="nan"), "close must be a positive"),

@@ -40,6 +40,23 @@ def test_panel_is_aligned_by_timestamp_and_symbol_with_nan_for_missing_bars():
     assert str(panel.timestamps.tz) == "UTC"
 
 
+def test_rows_in_any_order_give_the_same_panel_and_errors_name_the_files_rows():
+    by_symbol = good().sort_values("symbol", kind="stable")
+    reversed_ = good().iloc[::-1].reset_index(drop=True)
+    bad = _set(reversed_, 4, "close", -5.0)  # a row of the file's second timestamp
+
+    panels = [panel_from_frame(f) for f in (good(), by_symbol, reversed_)]
+    with pytest.raises(BarsFileError, match=r"row 5 \((AAA|BBB)\): close") as err:
+        panel_from_frame(bad)
+
+    for panel in panels[1:]:
+        assert panel.timestamps.equals(panels[0].timestamps)
+        assert panel.symbols == panels[0].symbols
+        for column in ("open", "high", "low", "close", "volume"):
+            np.testing.assert_array_equal(getattr(panel, column), getattr(panels[0], column))
+    assert bad.loc[4, "symbol"] in str(err.value)
+
+
 def _set(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
     out = frame.reset_index(drop=True).astype({column: object})
     out.loc[row, column] = value
@@ -50,7 +67,6 @@ def _set(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
     ("mutate", "needle"),
     [
         (lambda f: f.drop(columns=["volume", "low"]), "missing columns low, volume"),
-        (lambda f: f.iloc[::-1], "not sorted by timestamp"),
         (lambda f: pd.concat([f.iloc[:2], f.iloc[1:2], f.iloc[2:]]), "duplicate bar"),
         (lambda f: _set(f, 3, "close", -5.0), r"close must be a positive number \(got -5.0\)"),
         (lambda f: _set(f, 2, "open", np.nan), "open must be a positive number"),
