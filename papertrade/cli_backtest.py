@@ -45,24 +45,25 @@ ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="Strategy parameter name=value (repeat).")
 ]
 CashOpt = Annotated[
-    float | None, typer.Option("--cash", help="Initial cash (default [account] initial_cash).")
+    float | None,
+    typer.Option("--cash", help="Initial cash (default: the config's \\[account] initial_cash)."),
 ]
 CommissionOpt = Annotated[
     float | None,
     typer.Option(
         "--commission-bps",
-        help="Commission as bps of traded value (default: the config's [broker] commission).",
+        help="Commission as bps of traded value (default: the config's \\[broker] commission).",
     ),
 ]
 SlippageOpt = Annotated[
     float | None,
     typer.Option(
         "--slippage-bps",
-        help="Fixed slippage in bps of price (default: the config's [broker] slippage).",
+        help="Fixed slippage in bps of price (default: the config's \\[broker] slippage).",
     ),
 ]
 RiskOpt = Annotated[
-    bool, typer.Option("--risk/--no-risk", help="Apply the [risk] pre-trade checks.")
+    bool, typer.Option("--risk/--no-risk", help="Apply the \\[risk] pre-trade checks.")
 ]
 
 

@@ -103,7 +103,8 @@ def load_bars(path: Path) -> BarPanel:
 
 def panel_from_frame(frame: pd.DataFrame, source: str = "bars") -> BarPanel:
     """Validate a long-format frame and pivot it. Raises `BarsFileError` for: missing
-    columns, no rows, unparseable timestamps, duplicate (timestamp, symbol) rows, NaN or non-positive prices, high < low, negative volume."""
+    columns, no rows, unparseable timestamps, duplicate (timestamp, symbol) rows, NaN or
+    non-positive prices, high < low, negative volume."""
     _check_columns(frame.columns, len(frame), source)
     ts = _timestamps(frame["timestamp"], source)
     symbols = frame["symbol"]

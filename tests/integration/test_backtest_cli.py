@@ -191,3 +191,15 @@ def test_parquet_backtest_loads_no_orchestration_plotting_http_or_slack_modules(
     # Assert
     assert json.loads(out.stdout)["n_fills"] >= 1
     assert out.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_help_names_the_config_sections_it_falls_back_to() -> None:
+    # rich reads "[risk]" as markup and drops it unless it is escaped
+    out = " ".join(
+        runner.invoke(app, ["backtest", "--help"], env={"COLUMNS": "200"}).stdout.split()
+    )
+
+    assert "Apply the [risk] pre-trade checks" in out
+    assert (
+        "the config's [broker] commission" in out and "the config's [account] initial_cash" in out
+    )
