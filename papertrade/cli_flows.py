@@ -32,7 +32,9 @@ from papertrade.settings import Settings
 
 AsOfOpt = Annotated[
     str | None,
-    typer.Option("--as-of", help="Interval time, ISO 8601 (default now, floored)."),
+    typer.Option(
+        "--as-of", help="Interval time, ISO 8601; without a zone it is UTC (default now, floored)."
+    ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Trade even outside a session.")]
 DateOpt = Annotated[
