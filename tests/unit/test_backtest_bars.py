@@ -53,6 +53,14 @@ def test_parquet_panel_equals_the_pandas_panel(tmp_path, naive):
     assert np.isnan(panel.close).sum() == 1
 
 
+def test_parquet_rows_in_any_order_give_the_same_panel(tmp_path):
+    frame = messy()
+
+    panel = load_bars(write(frame.iloc[::-1].reset_index(drop=True), tmp_path))
+
+    assert_same(panel, panel_from_frame(frame))
+
+
 def test_text_timestamps_in_parquet_take_the_pandas_path(tmp_path):
     # Arrange
     frame = messy()
@@ -74,7 +82,7 @@ def _edit(frame: pd.DataFrame, row: int, column: str, value: object) -> pd.DataF
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda f: f.iloc[::-1].reset_index(drop=True),
+        lambda f: _edit(f.iloc[::-1].reset_index(drop=True), 3, "close", 0.0),
         lambda f: pd.concat([f.iloc[:2], f.iloc[1:2], f.iloc[2:]]).reset_index(drop=True),
         lambda f: _edit(f, 3, "close", 0.0),
         lambda f: _edit(f, 2, "open", np.nan),
