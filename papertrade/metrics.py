@@ -97,15 +97,19 @@ def compute_metrics(
     periods_per_year: int = 252,
     fills: pd.DataFrame | None = None,
     gross_exposure: pd.Series | None = None,
+    start_equity: float | None = None,
 ) -> Metrics:
     """Metrics of an equity curve (index: timestamps or dates; NaNs dropped; sorted by index).
 
     `trades` is a `round_trips` frame (computed from `fills` when omitted and fills are
     given); `fills` (`quantity`, `price`) give the turnover; `gross_exposure` is the gross
     position value in currency per equity point (e.g. sum of |market_value|), aligned on
-    the equity index. Never raises on short or flat inputs: see the module docstring.
+    the equity index. `start_equity` is the equity before the curve's first point (the
+    initial cash of a run whose first point already holds trades): it becomes the first
+    point, with no exposure, so returns are measured from it. Never raises on short or
+    flat inputs: see the module docstring.
     """
-    curve = equity.dropna().sort_index().to_numpy(dtype=np.float64)
+    curve = _with_start(equity.dropna().sort_index().to_numpy(dtype=np.float64), start_equity)
     if trades is None and fills is not None:
         trades = round_trips(fills)
     curve_stats = _curve_stats(curve, periods_per_year)
@@ -119,12 +123,20 @@ def compute_metrics(
         turnover = float(notional.sum()) / mean_equity
     avg_gross = math.nan
     if gross_exposure is not None:
-        aligned = gross_exposure.reindex(equity.index).to_numpy(dtype=np.float64)
-        eq = equity.to_numpy(dtype=np.float64)
+        aligned = _with_start(
+            gross_exposure.reindex(equity.index).to_numpy(dtype=np.float64),
+            None if start_equity is None else 0.0,
+        )
+        eq = _with_start(equity.to_numpy(dtype=np.float64), start_equity)
         ok = np.isfinite(aligned) & np.isfinite(eq) & (eq > 0)
         if ok.any():
             avg_gross = float(np.mean(np.abs(aligned[ok]) / eq[ok]))
     return Metrics(**curve_stats, **trade_stats, turnover=turnover, avg_gross_exposure=avg_gross)
+
+
+def _with_start(values: np.ndarray, start: float | None) -> np.ndarray:
+    """`values` with `start` in front (unchanged when there is no start)."""
+    return values if start is None else np.concatenate(([float(start)], values))
 
 
 def _curve_stats(curve: np.ndarray, periods_per_year: int) -> dict[str, Any]:

@@ -22,7 +22,8 @@ intents never call it.
 The equity curve is valued afterwards, vectorised: positions are the running sum of signed
 fill quantities, cash the running sum of fill cash flows, marks the last finite close; so the
 loop never values the account on a quiet bar. The ledger identity makes this equal to the
-broker's own equity (checked in the tests).
+broker's own equity (checked in the tests). The metrics measure that curve from the initial
+cash (see `start_equity`), whichever the fill model.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class BacktestConfig:
 @dataclass(slots=True)
 class BacktestResult:
     """Everything one run produced. `equity` has one row per bar from the first traded
-    bar: ts, cash, positions_value, equity, gross_exposure, net_exposure (currency)."""
+    bar: ts, cash, positions_value, equity, gross_exposure, net_exposure (currency);
+    `metrics` measure it from the initial cash (see `start_equity`)."""
 
     account_id: str
     strategy: str
@@ -192,6 +194,7 @@ def run_backtest(
         fills=fills_df,
         gross_exposure=gross,
         periods_per_year=config.periods_per_year,
+        start_equity=start_equity(config),
     )
     return BacktestResult(
         account_id=aid,
@@ -205,6 +208,15 @@ def run_backtest(
         broker_rejections=broker_rejections,
         broker_equity=broker.account().equity,
     )
+
+
+def start_equity(config: BacktestConfig) -> float | None:
+    """The point the metrics put before a run's first bar (None: that bar is the start).
+
+    Under `next_open` nothing fills at the first traded bar (no order precedes it), so its
+    equity is the initial cash already; under `close` it holds that bar's fills and
+    commissions, and measuring from it would lose the first bar's return."""
+    return None if config.fill_model is FillModel.NEXT_OPEN else config.initial_cash
 
 
 def fills_frame(fills: list[Fill]) -> pd.DataFrame:

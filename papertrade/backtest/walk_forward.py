@@ -12,7 +12,9 @@ and the test window together, trading only inside the test window: the training 
 as the indicators' warm-up, so no signal in the test window needs bars it has not seen, and
 none needs bars after it. Each test run starts flat with the previous test run's final
 equity as its cash (positions left open at a window's end are valued at the last close and
-not carried over), so the stitched out-of-sample curve compounds like one account.
+not carried over), so the stitched out-of-sample curve compounds like one account. Its
+trades are the union of each test run's own round trips: a lot left open at a window's end
+is no trade, and is never matched with a later window's sells.
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ import numpy as np
 import pandas as pd
 
 from papertrade.backtest.bars import BarPanel
-from papertrade.backtest.engine import SUMMARY_METRICS, BacktestConfig, fills_frame, run_backtest
+from papertrade.backtest.engine import (
+    SUMMARY_METRICS,
+    BacktestConfig,
+    fills_frame,
+    run_backtest,
+    start_equity,
+)
 from papertrade.backtest.params import expand_grid
 from papertrade.backtest.ranking import score
 from papertrade.errors import UserError
-from papertrade.metrics import compute_metrics
+from papertrade.metrics import compute_metrics, round_trips
 from strategies.registry import load_strategy
 
 
@@ -106,6 +114,7 @@ def walk_forward(
     results: list[WindowResult] = []
     pieces: list[pd.Series] = []
     fills: list[pd.DataFrame] = []
+    trades: list[pd.DataFrame] = []
     cash = config.initial_cash
     for w in windows(panel.n_bars, train, test):
         train_panel = panel.slice(w.train_start, w.train_stop)
@@ -123,14 +132,16 @@ def walk_forward(
         curve = pd.Series(oos.equity["equity"].to_numpy(), index=oos.equity["ts"])
         pieces.append(curve)
         fills.append(fills_frame(oos.fills))
+        trades.append(round_trips(fills[-1]))
         cash = float(curve.iat[-1])
         results.append(
             WindowResult(w, candidates[best], _metrics(best_summary), oos.summary()["metrics"])
         )
     stitched = pd.concat(pieces)
     oos_metrics = compute_metrics(
-        stitched, fills=pd.concat(fills, ignore_index=True),
-        periods_per_year=config.periods_per_year,
+        stitched, trades=pd.concat(trades, ignore_index=True),
+        fills=pd.concat(fills, ignore_index=True), periods_per_year=config.periods_per_year,
+        start_equity=start_equity(config),
     ).as_dict()  # fmt: skip
     return WalkForwardResult(
         results,

@@ -4,6 +4,7 @@ costs as configured, no look-ahead, the ledger identity, the last-bar order."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -13,9 +14,12 @@ from paper_broker.commission import PercentCommission
 from paper_broker.config import BrokerConfig
 from paper_broker.enums import OrderStatus, Side
 from paper_broker.fills import FillModel
+from paper_broker.records import OrderIntent
 from paper_broker.slippage import FixedBpsSlippage
 from papertrade.backtest.bars import BarPanel, panel_from_frame
 from papertrade.backtest.engine import BacktestConfig, run_backtest
+from papertrade.backtest.storage import performance_row
+from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams, build_intents
 from strategies.registry import load_strategy
 
 START = pd.Timestamp("2024-01-02 21:00", tz="UTC")
@@ -168,3 +172,78 @@ def test_summary_has_the_json_keys_and_no_nan():
         "win_rate", "profit_factor", "n_trades",
     }  # fmt: skip
     assert summary["metrics"]["sharpe"] is None  # flat curve: undefined, not NaN
+
+
+class BuyOnce(BaseStrategy):
+    """Buy 100 shares of the first symbol at the first bar, then hold."""
+
+    name: ClassVar[str] = "buy_once"
+    Params: ClassVar[type[StrategyParams]] = NoParams
+
+    def _prepare(
+        self, values: np.ndarray, symbols: tuple[str, ...], timestamps: np.ndarray | None
+    ) -> Prepared:
+        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
+
+    def decide(
+        self,
+        t: int,
+        prepared: Prepared,
+        positions: np.ndarray,
+        equity: float,
+        prices: np.ndarray,
+        tradable: np.ndarray,
+    ) -> list[OrderIntent]:
+        if positions.any():
+            return []
+        return build_intents(prepared.symbols, np.array([0]), np.array([100.0]), self.name)
+
+
+HOLD_CLOSES = [100.0, 102.0, 101.0, 105.0, 103.0, 99.0, 104.0, 108.0, 107.0, 110.0]
+
+
+def commission_only(fill_model: FillModel) -> BacktestConfig:
+    return BacktestConfig(
+        account_id="bt-test",
+        fill_model=fill_model,
+        broker=BrokerConfig(
+            slippage=FixedBpsSlippage(0.0),
+            commission=PercentCommission(COMM_RATE),
+            tick_size=TICK,
+            max_volume_share=None,
+        ),
+    )
+
+
+def test_close_fill_model_measures_from_the_initial_cash():
+    panel = panel_from_frame(bars_frame({"AAA": HOLD_CLOSES}))
+
+    result = run_backtest(panel, BuyOnce(), commission_only(FillModel.CLOSE))
+
+    # bought at bar 0's close: 100000 - 100 x 100 - 10 commission + 100 x 110 at the end;
+    # the curve is 100000 then 89990 + 100 x close per bar: 10 returns (pandas by hand)
+    m = result.metrics
+    assert result.final_equity == pytest.approx(100_990.0)
+    assert (m.start_equity, m.n_periods) == (100_000.0, 10)
+    assert m.total_return == pytest.approx(0.0099, abs=1e-12)
+    assert m.cagr == pytest.approx(0.2817843933871407, rel=1e-9)
+    assert m.sharpe == pytest.approx(5.209954419798494, rel=1e-9)
+    assert m.sortino == pytest.approx(10.626462610347875, rel=1e-9)
+    assert m.volatility == pytest.approx(0.04787105908972067, rel=1e-9)
+    # what the warehouse stores: one equity row per bar, the run's return from the cash
+    assert len(result.equity) == panel.n_bars
+    assert performance_row(result)["cumulative_return"] == pytest.approx(0.0099, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("fill_model", "n_periods"), [(FillModel.NEXT_OPEN, 9), (FillModel.CLOSE, 10)]
+)
+def test_both_fill_models_start_the_metrics_at_the_initial_cash(fill_model, n_periods):
+    panel = panel_from_frame(bars_frame({"AAA": HOLD_CLOSES}))
+
+    result = run_backtest(panel, BuyOnce(), commission_only(fill_model))
+
+    # next_open fills nothing at bar 0, so bar 0 is the initial cash; close trades at bar 0
+    m = result.metrics
+    assert m.start_equity == 100_000.0 and m.n_periods == n_periods
+    assert m.total_return == pytest.approx(result.final_equity / 100_000.0 - 1, abs=1e-12)
