@@ -178,7 +178,9 @@ def metrics_markdown(result: BacktestResult, title: str) -> str:
     lines = [
         f"# {title}",
         "",
-        f"account `{s['account_id']}`, {len(result.equity)} bars, {s['n_fills']} fills",
+        f"account `{s['account_id']}`, {len(result.equity)} bars, {s['n_fills']} fills; orders"
+        f" refused: {s['n_risk_rejections']} by the risk checks, {s['n_broker_rejections']} by"
+        " the broker",
         "",
         "| metric | value |",
         "|---|---|",

@@ -105,13 +105,16 @@ class BacktestResult:
         return self.equity["ts"].iat[-1].to_pydatetime() if len(self.equity) else None
 
     def summary(self) -> dict[str, Any]:
-        """The `--json` object: account_id, final_equity, n_fills, metrics (NaN/inf None)."""
+        """The `--json` object: account_id, final_equity, n_fills, the orders the risk checks
+        and the broker refused (a run with no fills says why), metrics (NaN/inf None)."""
         metrics = self.metrics.as_dict()
         final = self.final_equity
         return {
             "account_id": self.account_id,
             "final_equity": final if np.isfinite(final) else None,
             "n_fills": len(self.fills),
+            "n_risk_rejections": self.risk_rejections,
+            "n_broker_rejections": self.broker_rejections,
             "metrics": {k: metrics[k] for k in SUMMARY_METRICS},
         }
 

@@ -166,7 +166,10 @@ def test_summary_has_the_json_keys_and_no_nan():
 
     summary = run_backtest(panel, sma(), costly(FillModel.NEXT_OPEN)).summary()
 
-    assert set(summary) == {"account_id", "final_equity", "n_fills", "metrics"}
+    assert set(summary) == {
+        "account_id", "final_equity", "n_fills", "n_risk_rejections", "n_broker_rejections",
+        "metrics",
+    }  # fmt: skip
     assert set(summary["metrics"]) == {
         "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "volatility",
         "win_rate", "profit_factor", "n_trades",
@@ -247,3 +250,19 @@ def test_both_fill_models_start_the_metrics_at_the_initial_cash(fill_model, n_pe
     m = result.metrics
     assert m.start_equity == 100_000.0 and m.n_periods == n_periods
     assert m.total_return == pytest.approx(result.final_equity / 100_000.0 - 1, abs=1e-12)
+
+
+def test_a_run_the_risk_checks_refuse_says_so() -> None:
+    """One symbol at 10 and a 100,000 account: buy-and-hold's order, asked at every bar
+    until it is held, is over the per-order limit each time; the summary shows why the run
+    has no fills."""
+    from paper_broker.risk.config import RiskConfig
+    from paper_broker.risk.guard import RiskGuard
+    from strategies.registry import load_strategy
+
+    panel = panel_from_frame(bars_frame({"AAA": [10.0, 10.5, 11.0]}))
+    config = BacktestConfig("bt", risk=RiskGuard(RiskConfig(max_order_notional=50_000.0)))
+
+    summary = run_backtest(panel, load_strategy("buy_and_hold"), config).summary()
+
+    assert (summary["n_fills"], summary["n_risk_rejections"]) == (0, 3)
