@@ -22,7 +22,14 @@ import pandas as pd
 
 from paper_broker.account import AccountSnapshot
 from paper_broker.config import BrokerConfig, MarkSource
-from paper_broker.enums import OrderStatus, OrderType, RejectReason, Side, TimeInForce
+from paper_broker.enums import (
+    OrderStatus,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+    TradingState,
+)
 from paper_broker.errors import IllegalTransition, StateRestoreError
 from paper_broker.fills import (
     LIMIT,
@@ -466,6 +473,25 @@ class PaperBroker:
         order.stop_price = amended.stop_price
         self._changed[order.order_id] = order
         return order
+
+    def cancel_for_state(self, state: TradingState, now: datetime) -> list[Order]:
+        """Cancel the open orders a trading state forbids to fill: all of them when HALTED,
+        under REDUCING those that would not shrink their position (same side as it, or
+        more than it holds). A kill switch must stop resting orders too, not only new ones:
+        a limit order placed before the halt would otherwise still add exposure."""
+        if state is TradingState.ACTIVE:
+            return []
+        led = self._ledger
+        canceled = []
+        for o in list(self._open.values()):
+            held = float(led.qty[led.index_of(o.symbol)])
+            sign = 1.0 if o.side is Side.BUY else -1.0
+            shrinks = sign * held < 0 and o.remaining <= abs(held) + QTY_EPS
+            if state is TradingState.HALTED or not shrinks:
+                transition(o, _S.CANCELED, now)
+                self._close(o)
+                canceled.append(o)
+        return canceled
 
     def expire_day_orders(self, now: datetime) -> list[Order]:
         """End of session: every open DAY order expires. Returns the expired orders."""

@@ -224,7 +224,9 @@ def risk_check(run: IntervalRun) -> RiskDecision:
 def simulate_fills(run: IntervalRun) -> list[Fill]:
     """Submit what risk approved and fill it against this interval's quotes; at the last
     interval of the session, day orders expire."""
-    assert run.decision is not None and run.quotes is not None
+    assert run.decision is not None and run.quotes is not None and run.guard is not None
+    # a guard that tripped in this interval stops the resting orders before anything fills
+    run.broker.cancel_for_state(run.guard.state, run.as_of)
     result = run.broker.submit(run.decision.approved, run.as_of)
     run.rejections = [*run.decision.rejections, *result.rejections]
     run.broker.process_quotes(run.quotes, run.as_of)
@@ -640,12 +642,14 @@ def _merge_history(older: pd.DataFrame, newer: pd.DataFrame, n_bars: int | None)
 
 def _resting_fills(run: IntervalRun) -> None:
     """Fill resting orders against the new quotes before anything new is decided. A day order
-    left open by a session that closed while nothing ran expires first."""
+    left open by a session that closed while nothing ran expires first, and the orders the
+    trading state forbids (the kill switch) are canceled."""
     assert run.quotes is not None
     previous = run.last_committed
     crossed_session = run.session is not None and (previous is None or previous < run.session.open)
     if crossed_session:
         run.broker.expire_day_orders(run.as_of)
+    run.broker.cancel_for_state(run.trading_state, run.as_of)
     run.broker.process_quotes(run.quotes, run.as_of)
 
 

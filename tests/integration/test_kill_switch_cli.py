@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any, ClassVar
 
 import duckdb
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from paper_broker.enums import OrderType, Side, TimeInForce
+from paper_broker.records import OrderIntent
 from papertrade.cli import app
+from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams
 from tests.fakes.slack import FakeSlack
+from tests.support.accounts import SESSION_OPEN, SYMBOLS, write_config
 from warehouse.commit import commit_interval
 from warehouse.testing import make_commit
 
@@ -71,3 +78,52 @@ def test_a_reason_that_is_not_one_short_printable_line_is_refused(
     assert result.exit_code == 2
     assert "--reason must be one line of at most 500 printable characters" in result.output
     assert db.read_bytes() == before
+
+
+class RestingBuyer(BaseStrategy):
+    """Every interval, a GTC limit buy of 10 shares of each symbol 3% below its price:
+    orders that rest until something cancels them."""
+
+    name: ClassVar[str] = "resting_buyer"
+    Params: ClassVar[type[StrategyParams]] = NoParams
+
+    def _prepare(self, values: np.ndarray, symbols: tuple[str, ...], timestamps: Any) -> Prepared:
+        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
+
+    def decide(
+        self, t: int, prepared: Prepared, positions: np.ndarray, equity: float,
+        prices: np.ndarray, tradable: np.ndarray,
+    ) -> list[OrderIntent]:  # fmt: skip
+        return [
+            OrderIntent(symbol, Side.BUY, 10, OrderType.LIMIT, TimeInForce.GTC,
+                        limit_price=round(float(prices[i]) * 0.97, 2), strategy=self.name)
+            for i, symbol in enumerate(prepared.symbols) if tradable[i]
+        ]  # fmt: skip
+
+
+def test_a_halt_cancels_the_orders_resting_from_before_it(tmp_path: Path) -> None:
+    from paper_broker.market_data.factory import make_provider
+    from papertrade.interval import run_interval
+    from papertrade.settings import load_settings
+
+    cfg = write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text().replace('"sma_crossover"', f'"{__name__}:RestingBuyer"')
+        .replace("params = { fast = 2, slow = 5, qty = 100 }", "")
+    )  # fmt: skip
+    settings = load_settings(cfg)
+    db = Path(settings.warehouse.path)
+    provider = make_provider(settings.market_data, settings.universe.symbols)
+    run_interval(settings, SESSION_OPEN, provider)
+    with duckdb.connect(str(db), read_only=True) as conn:
+        resting = conn.execute("SELECT count(*) FROM orders WHERE status = 'accepted'").fetchone()
+    result = runner.invoke(app, ["kill-switch", "on", "--reason", "review", "--db", str(db)])
+
+    halted = run_interval(settings, SESSION_OPEN + timedelta(minutes=1), provider)
+
+    assert resting == (len(SYMBOLS),) and result.exit_code == 0
+    assert halted["n_fills"] == 0
+    with duckdb.connect(str(db), read_only=True) as conn:
+        statuses = conn.execute("SELECT status, count(*) FROM orders GROUP BY ALL").fetchall()
+    # the first interval's orders canceled; the second's refused by the halt
+    assert dict(statuses) == {"canceled": len(SYMBOLS), "rejected": len(SYMBOLS)}

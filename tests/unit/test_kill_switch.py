@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from paper_broker.enums import TradingState
+from paper_broker.broker import PaperBroker
+from paper_broker.enums import OrderStatus, TradingState
 from paper_broker.risk import RiskConfig, RiskGuard
 from paper_broker.risk.kill_switch import (
     IllegalStateTransition,
@@ -18,6 +19,7 @@ from paper_broker.risk.kill_switch import (
     reset,
     transition,
 )
+from tests.factories import at, frictionless, make_broker, make_intent, make_quotes
 
 A, R, H = TradingState.ACTIVE, TradingState.REDUCING, TradingState.HALTED
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
@@ -107,3 +109,39 @@ def test_a_persisted_halt_is_not_lifted_by_a_healthy_portfolio():
     outcome = RiskGuard(RiskConfig()).evaluate_portfolio(1e6, 1e5, 1e6, TradingState("halted"), T0)
 
     assert outcome.state is H and outcome.events == []
+
+
+def _resting_book() -> tuple[PaperBroker, dict[str, str]]:
+    """Long 100 A; resting: a buy of A, a sell of 60 A, a sell of 150 A, a buy of B."""
+    broker = make_broker(config=frictionless(allow_short=True), marks={"A": 100.0, "B": 50.0})
+    broker.submit([make_intent("A", "buy", 100)], at(0))
+    broker.process_quotes(make_quotes(["A", "B"], mid={"A": 100.0, "B": 50.0}), at(0))
+    limits = {
+        "grow": make_intent("A", "buy", 10, "limit", "gtc", limit=90.0),
+        "shrink": make_intent("A", "sell", 60, "limit", "gtc", limit=120.0),
+        "flip": make_intent("A", "sell", 150, "limit", "gtc", limit=130.0),
+        "other": make_intent("B", "buy", 5, "limit", "gtc", limit=40.0),
+    }
+    accepted = broker.submit(list(limits.values()), at(1)).orders
+    return broker, {name: o.order_id for name, o in zip(limits, accepted, strict=True)}
+
+
+@pytest.mark.parametrize(
+    ("state", "left"),
+    [
+        (TradingState.ACTIVE, {"grow", "shrink", "flip", "other"}),
+        (TradingState.REDUCING, {"shrink"}),
+        (TradingState.HALTED, set()),
+    ],
+)
+def test_a_trading_state_cancels_the_resting_orders_it_forbids(
+    state: TradingState, left: set[str]
+) -> None:
+    broker, ids = _resting_book()
+
+    canceled = broker.cancel_for_state(state, at(2))
+
+    still_open = {o.order_id for o in broker.open_orders()}
+    assert still_open == {ids[name] for name in left}
+    assert {o.order_id for o in canceled} == set(ids.values()) - still_open
+    assert all(o.status is OrderStatus.CANCELED for o in canceled)
