@@ -19,9 +19,11 @@ second time on the next delivery. The window is one message wide.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,10 +89,12 @@ def scrub(text: str, *secrets: str | None) -> str:
 
 
 class ConsoleSender:
-    """Prints alerts (no Slack configured): to `print_fn` and the log, marked `printed`."""
+    """Prints alerts (no Slack configured): to `print_fn` and the log, marked `printed`.
+    Standard error by default, as Slack stands beside a command's output: a command's
+    `--json` stays one JSON document."""
 
-    def __init__(self, print_fn: Any = print) -> None:
-        self._print = print_fn
+    def __init__(self, print_fn: Any = None) -> None:
+        self._print = print_fn or functools.partial(print, file=sys.stderr)
 
     def send(self, alert: AlertRecord) -> SendResult:
         line = f"[{alert.level}] {alert.kind}: {alert.text}"

@@ -10,7 +10,7 @@ import pytest
 
 from flows.trading_interval import trading_interval
 from papertrade import interval
-from tests.support.accounts import SESSION_OPEN, write_config
+from tests.support.accounts import SESSION_OPEN, TRADING_START, write_config
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -122,3 +122,23 @@ def _provider(cfg: Path):  # type: ignore[no-untyped-def]
 
     settings = _settings(cfg)
     return make_provider(settings.market_data, settings.universe.symbols)
+
+
+def test_interval_json_is_one_document_with_alerts_on_stderr(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from papertrade.cli import app
+
+    cfg = write_config(tmp_path)
+    runs = [
+        CliRunner().invoke(
+            app, ["interval", "--as-of", t.isoformat(), "--config", str(cfg), "--json"]
+        )
+        for t in (TRADING_START + timedelta(minutes=m) for m in range(3))
+    ]
+
+    assert all(r.exit_code == 0 for r in runs), [r.output for r in runs]
+    assert [json.loads(r.stdout)["status"] for r in runs] == ["committed"] * 3
+    assert "[info] fills:" in runs[2].stderr  # printed, as no Slack is set

@@ -236,7 +236,7 @@ def test_no_token_prints_and_marks_printed(db: Path, capsys: pytest.CaptureFixtu
 
     assert isinstance(sender, ConsoleSender)
     assert (report.printed, report.sent, report.pending) == (2, 0, 0)
-    assert records[0].title in capsys.readouterr().out
+    assert records[0].title in capsys.readouterr().err  # stdout is the command's own
     assert [r[1] for r in rows(db)] == [AlertStatus.PRINTED, AlertStatus.PRINTED]
 
 
