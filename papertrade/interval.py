@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from paper_broker.broker import PaperBroker
-from paper_broker.enums import TradingState
+from paper_broker.enums import RejectReason, TradingState
 from paper_broker.ids import client_order_id
 from paper_broker.market_data.protocol import MarketDataProvider
 from paper_broker.market_data.validation import QuoteLimits, validate_quotes
@@ -40,7 +40,7 @@ from papertrade.alerts.render import (
     render_fills_alert,
     render_gap_alert,
     render_kill_switch_alert,
-    render_risk_alert,
+    render_risk_alerts,
 )
 from papertrade.calendar import MarketCalendar, Session
 from papertrade.errors import UserError
@@ -705,15 +705,23 @@ def _replace(intent: OrderIntent, **changes: Any) -> OrderIntent:
     return replace(intent, **changes)
 
 
+_STATE_REFUSALS = {
+    TradingState.HALTED: RejectReason.TRADING_HALTED,
+    TradingState.REDUCING: RejectReason.TRADING_REDUCING,
+}
+
+
 def _alerts(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[AlertRecord]:
     slack = run.settings.slack
     alerts: list[AlertRecord] = []
     if run.fills:
         alerts.append(render_fills_alert(run.account_id, run.as_of, run.fills))
-    for event in events:
-        if event.changed_state:
-            continue
-        alerts.append(render_risk_alert({**event.as_row(), "account_id": run.account_id}))
+    # refusals that only restate a trading state announced before stay in `risk_events`:
+    # a halted account would otherwise post every refused intent of every interval
+    quiet = None if changed else _STATE_REFUSALS.get(run.trading_state)
+    breaches = [e.as_row() for e in events if not e.changed_state and e.reason != quiet]
+    if breaches:
+        alerts.append(render_risk_alerts(run.account_id, run.as_of, breaches))
     if changed and run.guard is not None:
         alerts.append(
             render_kill_switch_alert(

@@ -8,6 +8,7 @@ from papertrade.alerts.render import (
     render_fills_alert,
     render_kill_switch_alert,
     render_risk_alert,
+    render_risk_alerts,
     render_summary_alert,
 )
 from papertrade.alerts.sender import SendResult, build_sender
@@ -27,5 +28,6 @@ __all__ = [
     "render_fills_alert",
     "render_kill_switch_alert",
     "render_risk_alert",
+    "render_risk_alerts",
     "render_summary_alert",
 ]

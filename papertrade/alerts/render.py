@@ -89,6 +89,39 @@ def render_risk_alert(event: Mapping[str, Any] | Any) -> AlertRecord:
     )
 
 
+def render_risk_alerts(
+    account_id: str, as_of: datetime, events: Sequence[Mapping[str, Any]]
+) -> AlertRecord:
+    """One message for an interval's breaches, as the fills are one message: a strategy
+    refused for twenty symbols is one Slack post, not twenty. A single breach reads as
+    `render_risk_alert`'s message."""
+    if len(events) == 1:
+        return render_risk_alert({"ts": as_of, **events[0], "account_id": account_id})
+    lines = [
+        " ".join(x for x in (f"`{e.get('reason') or e.get('rule')}`", e.get("symbol")) if x)
+        + f": {e.get('detail', '')}"
+        for e in events[:MAX_LINES]
+    ]
+    if len(events) > MAX_LINES:
+        lines.append(f"... and {len(events) - MAX_LINES} more")
+    reasons = sorted({str(e.get("reason") or e.get("rule")) for e in events})
+    title = f"Risk: {len(events)} breaches on {account_id}"
+    body = "\n".join(lines)
+    return _record(
+        account_id,
+        as_of,
+        AlertKind.RISK,
+        AlertLevel.WARNING,
+        title,
+        f"{title}: {', '.join(reasons)}\n{body}",
+        [
+            _header(f"{_LEVEL_ICON[AlertLevel.WARNING]} {title}"),
+            _section(body),
+            _context(_ts(as_of)),
+        ],
+    )
+
+
 def render_kill_switch_alert(
     account_id: str,
     as_of: datetime,

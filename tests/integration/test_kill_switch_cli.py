@@ -125,5 +125,10 @@ def test_a_halt_cancels_the_orders_resting_from_before_it(tmp_path: Path) -> Non
     assert halted["n_fills"] == 0
     with duckdb.connect(str(db), read_only=True) as conn:
         statuses = conn.execute("SELECT status, count(*) FROM orders GROUP BY ALL").fetchall()
-    # the first interval's orders canceled; the second's refused by the halt
+        refusals = conn.execute("SELECT reason, count(*) FROM risk_events GROUP BY ALL").fetchall()
+        posted = conn.execute("SELECT kind FROM alerts ORDER BY created_at").fetchall()
+    # the first interval's orders canceled; the second's refused by the halt, which the
+    # kill-switch alert announced: stored as risk events, not posted one by one
     assert dict(statuses) == {"canceled": len(SYMBOLS), "rejected": len(SYMBOLS)}
+    assert dict(refusals) == {"KILL_SWITCH": 1, "TRADING_HALTED": len(SYMBOLS)}
+    assert posted == [("kill_switch",)]

@@ -15,6 +15,7 @@ from papertrade.alerts import (
     render_fills_alert,
     render_kill_switch_alert,
     render_risk_alert,
+    render_risk_alerts,
     render_summary_alert,
 )
 from papertrade.alerts.sender import scrub
@@ -87,6 +88,22 @@ def test_risk_alert_from_mapping() -> None:
     assert record.kind is AlertKind.RISK and record.level is AlertLevel.WARNING
     assert "NOTIONAL_EXCEEDS_MAX_PER_ORDER" in record.title and "AAPL" in record.title
     assert "60,000.00 > 50,000.00" in record.text
+
+
+def test_an_intervals_breaches_are_one_message() -> None:
+    events = [
+        {"rule": "max_order_notional", "reason": "NOTIONAL_EXCEEDS_MAX_PER_ORDER",
+         "detail": f"{n},000.00 > 20,000.00", "symbol": f"S{n:02d}"}
+        for n in range(25)
+    ]  # fmt: skip
+
+    many = render_risk_alerts("paper", AS_OF, events)
+    one = render_risk_alerts("paper", AS_OF, events[:1])
+
+    assert many.title == "Risk: 25 breaches on paper"
+    assert "`NOTIONAL_EXCEEDS_MAX_PER_ORDER` S00: 0,000.00 > 20,000.00" in many.text
+    assert "S19" in many.text and "S20" not in many.text and "... and 5 more" in many.text
+    assert one.title == "Risk: NOTIONAL_EXCEEDS_MAX_PER_ORDER (S00) on paper"
 
 
 @pytest.mark.parametrize(
