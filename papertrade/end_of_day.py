@@ -3,8 +3,10 @@
     resolve session -> performance metrics -> data-quality checks -> store + report -> notify
 
 Metrics are from inception on the equity at each session close (the account's initial cash
-is the first point, so the first session has a return too). Great Expectations is imported
-only inside the data-quality step.
+is the first point, so the first session has a return too). The closes cover every exchange
+session from the account's first interval to the reported one: a session without intervals
+closes at the last equity before it, a flat period (return 0) that counts in annualisation.
+Great Expectations is imported only inside the data-quality step.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -74,18 +77,21 @@ def resolve_session(
 
 
 def compute_day_metrics(
-    settings: Settings, session: Session
+    settings: Settings, session: Session, calendar: MarketCalendar | None = None
 ) -> tuple[Metrics, pd.Series, pd.DataFrame]:
     """Metrics from inception to this session's close, the equity curve to chart, and the
-    positions at the close."""
+    positions at the close. `calendar` (default: the `[market_data]` one) names the sessions
+    the account did not trade in."""
     from warehouse.connection import connect
 
+    calendar = calendar or MarketCalendar.for_market(settings.market_data)
     with connect(settings.warehouse.path, read_only=True) as conn:
-        return _day_metrics(conn, settings.account.id, session, _initial_cash(conn, settings))
+        initial_cash = _initial_cash(conn, settings)
+        return _day_metrics(conn, settings.account.id, session, initial_cash, calendar)
 
 
 def _day_metrics(
-    conn: Any, account_id: str, session: Session, initial_cash: float
+    conn: Any, account_id: str, session: Session, initial_cash: float, calendar: MarketCalendar
 ) -> tuple[Metrics, pd.Series, pd.DataFrame]:
     closes = conn.execute(
         """
@@ -110,8 +116,11 @@ def _day_metrics(
         """,
         {"a": account_id, "close": session.close},
     ).df()
+    closes["day"] = pd.to_datetime(closes["day"])
+    traded = [d.date() for d in closes["day"]]
+    closes = session_closes(closes, untraded_sessions(calendar, traded, session.date))
     start = pd.Series([initial_cash], index=[pd.Timestamp("1970-01-01")])
-    daily = pd.Series(closes["equity"].to_numpy(), index=pd.to_datetime(closes["day"]))
+    daily = pd.Series(closes["equity"].to_numpy(), index=closes.index)
     gross = pd.Series(closes["gross"].to_numpy(), index=daily.index)
     metrics = compute_metrics(
         pd.concat([start, daily]) if len(daily) else start,
@@ -119,6 +128,33 @@ def _day_metrics(
         gross_exposure=pd.concat([pd.Series([0.0], index=start.index), gross]),
     )
     return metrics, _chart_curve(conn, account_id, session), positions
+
+
+def untraded_sessions(calendar: MarketCalendar, traded: list[date], last: date) -> list[date]:
+    """Exchange sessions from the first of the sorted `traded` days to `last` (inclusive)
+    that are not among them; none before the first traded day. Only the days between traded
+    ones are looked up, so an account that trades every session costs a few weekend days."""
+    missing: list[date] = []
+    bounds = [*traded, last + timedelta(days=1)]
+    for after, before in pairwise(bounds):
+        day = after + timedelta(days=1)
+        while day < before:
+            if calendar.session(day) is not None:
+                missing.append(day)
+            day += timedelta(days=1)
+    return missing
+
+
+def session_closes(closes: pd.DataFrame, untraded: list[date]) -> pd.DataFrame:
+    """`closes` (one row per traded day: `day`, `equity`, `gross`, sorted) indexed by day,
+    with a row for each `untraded` session carrying the last close before it: equity did not
+    move without an interval, so the session is a flat period, not a missing one."""
+    daily = closes.set_index("day")[["equity", "gross"]]
+    if not untraded:
+        return daily
+    days = daily.index.union(pd.DatetimeIndex(pd.to_datetime(untraded)))
+    # `method` fills only the new rows: a traded day's own NULL stays NULL
+    return daily.reindex(days, method="ffill")
 
 
 CHART_POINTS = 5000
@@ -325,7 +361,7 @@ def run_end_of_day(
     if isinstance(opened, dict):
         return opened
     calendar, session = opened
-    metrics, curve, positions = compute_day_metrics(settings, session)
+    metrics, curve, positions = compute_day_metrics(settings, session, calendar)
     results = run_data_quality(settings, session, calendar)
     report = DayReport(settings.account.id, session, metrics, curve, positions, results)
     build_report(report, settings.warehouse.reports_dir)
