@@ -352,13 +352,19 @@ def _set_state(
     from paper_broker.enums import TradingState
     from papertrade.alerts.sender import ConsoleSender, build_sender
     from warehouse.connection import connect
-    from warehouse.trading_state import set_trading_state
+    from warehouse.trading_state import get_trading_state, set_trading_state
 
     settings = settings_from(config, db)
     account = _account(settings, account_id)
     now = datetime.now(UTC)
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, timeout=timeout) as conn:
+        current = get_trading_state(conn, account)
+        if current.state is TradingState(state):
+            # no second row, risk event or alert for a change that is not one
+            _print_state(account, state, current.reason, current.source, current.ts, as_json)
+            err_console.print(f"{account} is {state} already: nothing changed", markup=False)
+            return
         set_trading_state(conn, account, TradingState(state), reason, "manual", now)
     _print_state(account, state, reason, "manual", now, as_json)
     # a kill-switch change goes to Slack at once; without Slack the line above says it all,

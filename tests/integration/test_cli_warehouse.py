@@ -124,15 +124,18 @@ def test_kill_switch_on_off_and_status(db: Path) -> None:
     on = run("kill-switch", "on", "--reason", "broker outage", "--db", str(db))
     status_on = json.loads(run("kill-switch", "status", "--db", str(db), "--json").stdout)
     off = run("kill-switch", "off", "--db", str(db))
+    off_again = run("kill-switch", "off", "--db", str(db))
     status_off = json.loads(run("kill-switch", "status", "--db", str(db), "--json").stdout)
 
     assert no_reason.exit_code == 2 and "--reason" in no_reason.stderr
     assert on.exit_code == 0 and off.exit_code == 0
     assert (status_on["state"], status_on["reason"]) == ("halted", "broker outage")
     assert status_off["state"] == "active"
+    assert off_again.exit_code == 0 and "active already: nothing changed" in off_again.stderr
     with connect(db, read_only=True) as conn:
         kinds = conn.execute("SELECT count(*) FROM alerts WHERE kind = 'kill_switch'").fetchone()
-    assert kinds == (2,)
+        rows = conn.execute("SELECT count(*) FROM trading_state").fetchone()
+    assert kinds == (2,) and rows == (2,)
 
 
 _ODD_TYPES = (
