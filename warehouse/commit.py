@@ -274,7 +274,8 @@ def _commit(
             "status": commit.status,
             "n_quotes": quotes.num_rows,
             "n_valid_quotes": _count_valid(quotes),
-            "n_orders": orders.num_rows,
+            # the interval's own orders (new and changed), not the resting ones rewritten
+            "n_orders": len({o.order_id for o in commit.orders}),
             "n_fills": len(commit.fills),
             "n_rejections": commit.n_rejections,
             "n_positions": len(positions),

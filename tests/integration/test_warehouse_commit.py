@@ -160,6 +160,18 @@ def test_changed_orders_are_upserted_to_their_latest_state(tmp_path: Path) -> No
     assert n_open == 0
 
 
+def test_the_summary_counts_the_intervals_own_orders_not_the_resting_ones(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.duckdb"
+    first = make_commit(n=2)
+    quiet = dataclasses.replace(first, as_of=T0 + timedelta(minutes=1), orders=[], fills=[])
+
+    summaries = [commit_interval(db, c).summary for c in (first, quiet)]
+
+    assert [s["n_orders"] for s in summaries] == [2, 0]  # its two orders, then none
+
+
 def test_a_failing_write_rolls_back_the_whole_interval(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     commit_interval(db, make_commit(n=2))
