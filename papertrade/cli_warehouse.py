@@ -277,6 +277,9 @@ def account_command(
         "       ORDER BY ts DESC LIMIT 1) "
         "SELECT a.account_id, a.kind, a.initial_cash, eq.ts, eq.cash, eq.positions_value, "
         "eq.equity, eq.gross_exposure, eq.net_exposure, eq.realized_pnl, eq.unrealized_pnl, "
+        # realized + unrealized - commissions = equity - initial cash
+        "(SELECT commissions FROM intervals WHERE account_id = a.account_id AND as_of = eq.ts)"
+        " AS commissions, "
         "coalesce((SELECT state FROM st), 'active') AS trading_state, "
         "(SELECT reason FROM st) AS trading_state_reason "
         "FROM accounts a LEFT JOIN eq USING (account_id) WHERE a.account_id = ?",

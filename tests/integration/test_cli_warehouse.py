@@ -116,6 +116,7 @@ def test_positions_orders_fills_account_as_json(db: Path) -> None:
     assert len(fills) == 2
     assert account["trading_state"] == "active"
     assert account["equity"] == pytest.approx(account["cash"] + account["positions_value"])
+    assert account["commissions"] == make_commit(n=3).state.commissions
     assert other.exit_code == 2
 
 
