@@ -227,6 +227,18 @@ class SlackWebhookSender:
         )
 
 
+# what to fix for the errors a setting causes (Slack's codes name the symptom only)
+_HINTS = {
+    "invalid_auth": ": check SLACK_BOT_TOKEN",
+    "not_authed": ": check SLACK_BOT_TOKEN",
+    "token_revoked": ": SLACK_BOT_TOKEN was revoked",
+    "account_inactive": ": SLACK_BOT_TOKEN belongs to a deactivated app or user",
+    "channel_not_found": ": check [slack] channel, and invite the app to it",
+    "not_in_channel": ": invite the app to [slack] channel",
+    "missing_scope": ": the app needs the chat:write scope (files:write for charts)",
+}
+
+
 def _failure(exc: BaseException, *secrets: str | None) -> SendResult:
     from slack_sdk.errors import SlackApiError
 
@@ -235,9 +247,10 @@ def _failure(exc: BaseException, *secrets: str | None) -> SendResult:
         code = str(data.get("error", "")) if isinstance(data, Mapping) else ""
         status = getattr(exc.response, "status_code", None)
         retryable = code in RETRYABLE_ERRORS or status == 429 or (status or 0) >= 500
+        hint = _HINTS.get(code, "")
         return SendResult(
             ok=False,
-            error=scrub(f"slack error {code or status}", *secrets),
+            error=scrub(f"slack error {code or status}{hint}", *secrets),
             retryable=retryable,
             code=code or str(status),
         )

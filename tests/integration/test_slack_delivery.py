@@ -154,7 +154,7 @@ def test_invalid_auth_leaves_outbox_pending_and_hides_token(
     report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
 
     assert (report.sent, report.failed, report.pending) == (0, 1, 2)
-    assert rows(db)[0][1:4] == ("pending", 1, "slack error invalid_auth")
+    assert rows(db)[0][1:4] == ("pending", 1, "slack error invalid_auth: check SLACK_BOT_TOKEN")
     with duckdb.connect(str(db)) as conn:
         dump = json.dumps(conn.execute("SELECT * FROM alerts").fetchall(), default=str)
     assert TOKEN not in dump
