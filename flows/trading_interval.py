@@ -60,7 +60,8 @@ def trading_interval(
             )
             if not isinstance(run, dict):
                 if run.gap:
-                    logger.warning("%d missed intervals since %s", len(run.gap), run.last_committed)
+                    since = run.last_committed
+                    logger.warning("intervals missed since %s: %d", since, len(run.gap))
                 fetch_quotes(quote(run), quote(provider))
                 run_strategy(quote(run))
                 risk_check(quote(run))

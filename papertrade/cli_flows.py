@@ -66,8 +66,10 @@ def _preflight(settings: Settings, as_of: datetime | None = None) -> None:
 
     load_strategy(settings.strategy.name, settings.strategy.params)
     make_provider(settings.market_data, settings.universe.symbols).close()
-    MarketCalendar.for_market(settings.market_data).check()
-    check_warehouse(settings, as_of)
+    calendar = MarketCalendar.for_market(settings.market_data)
+    calendar.check()
+    # the interval the run would name (as_of floored), not the time as typed
+    check_warehouse(settings, calendar.floor(as_of) if as_of is not None else None)
 
 
 @app.command()

@@ -244,7 +244,7 @@ def render_gap_alert(account_id: str, as_of: datetime, missed: Sequence[datetime
     """Intervals that never ran (downtime, a stopped worker). The run at `as_of` caught up
     from the current quotes instead of trading them blindly; this says how much was missed."""
     first, last = min(missed), max(missed)
-    title = f"{account_id}: {len(missed)} missed intervals"
+    title = f"{account_id}: {len(missed)} missed interval{'s' if len(missed) != 1 else ''}"
     text = f"{title}, {_ts(first)} to {_ts(last)}; caught up at {_ts(as_of)}"
     return _record(
         account_id,

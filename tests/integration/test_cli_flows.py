@@ -159,11 +159,12 @@ def test_an_interval_before_the_accounts_last_is_refused_before_prefect_starts(
     commit_interval(db, make_commit(T0, n=1))
     before = db.read_bytes()
     earlier = (T0 - timedelta(minutes=5)).isoformat()
+    typed = (T0 - timedelta(minutes=5) + timedelta(seconds=30)).isoformat()
 
-    result = _invoke("interval", "--as-of", earlier, "--force", "--db", str(db))
+    result = _invoke("interval", "--as-of", typed, "--force", "--db", str(db))
 
     assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [
+    assert result.output.strip().splitlines() == [  # the interval's name, as_of floored
         f"error: interval {earlier} is before account paper's last committed interval "
         f"{T0.isoformat()}: intervals are committed in time order"
     ]
