@@ -230,16 +230,26 @@ def _trade_stats(trades: pd.DataFrame | None) -> dict[str, Any]:
 
 
 def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
-    """Closed trades matched first-in-first-out, one row per (opening fill, closing fill) pair.
+    """Closed trades matched first-in-first-out, one row per closing fill.
 
-    `fills` has `ts, symbol, side ('buy'|'sell'), quantity (> 0), price, commission`; order
-    within equal timestamps is the frame's order. Each fill's commission is allocated pro
-    rata by quantity to the lots it opens and closes, so a row's `commission` is its share
-    of the opening fill's plus its share of the closing fill's, and `pnl` is net of it:
+    The same trades as the warehouse view `round_trips` (`warehouse/views.py`), computed the
+    same way, so a backtest's or a session's `n_trades` and `win_rate` count the rows a user
+    gets from `SELECT * FROM round_trips`; grouping by the closing fill is also how pyfolio
+    counts round trips. `fills` has `ts, symbol, side ('buy'|'sell'), quantity (> 0), price,
+    commission`; order within equal timestamps is the frame's order (the view's is
+    `ts, fill_id`).
+
+    A closing fill consumes the oldest open lots of its symbol. Its row aggregates them:
+    `quantity` is the quantity closed, `entry_price` the quantity-weighted price of the lots
+    consumed, `entry_ts` the earliest of their fills, `exit_price` and `exit_ts` the closing
+    fill's. Each fill's commission is allocated pro rata by quantity to the lots it opens and
+    closes, so `commission` is the consumed lots' shares of their opening fills' commissions
+    plus the closed quantity's share of the closing fill's, and `pnl` is net of it:
     `sign * quantity * (exit_price - entry_price) - commission` (sign +1 long, -1 short).
-    A fill that flips a position closes the old lots and opens a new one with the rest.
-    Lots still open at the end are not trades. FIFO state is path dependent, so the
-    matching walks the fills once in Python per symbol over plain arrays.
+    A fill that flips a position gives one trade for the part that closes the old lots and
+    opens a new lot with the rest. Lots still open at the end are not trades. FIFO state is
+    path dependent, so the matching walks the fills once in Python per symbol over plain
+    arrays.
     """
     if fills is None or len(fills) == 0:
         return _empty_round_trips()
@@ -265,11 +275,12 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     out_entry_ts: list[int] = []
     out_exit_ts: list[int] = []
     out_qty: list[float] = []
-    out_entry_px: list[float] = []
+    out_cost: list[float] = []  # sum of matched quantity * entry price
     out_exit_px: list[float] = []
     out_comm: list[float] = []
 
-    # Open lots of the current symbol: [sign, remaining qty, price, commission/share, fill row]
+    # Open lots of the current symbol, all of one sign (a fill of the other sign consumes
+    # them first): [sign, remaining qty, price, commission/share, fill row]
     lots: deque[list[Any]] = deque()
     current = None
     for i, sym in enumerate(symbols):
@@ -279,21 +290,28 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
         sign, qty, price = signs[i], qtys[i], prices[i]
         comm_per_share = comms[i] / qty if qty > 0 else 0.0
         remaining = qty
-        while remaining > _QTY_EPS and lots and lots[0][0] != sign:
-            lot = lots[0]
-            matched = min(remaining, lot[1])
+        if remaining > _QTY_EPS and lots and lots[0][0] != sign:
+            # The oldest lot is consumed first, so its fill is the earliest entry.
+            lot_sign, first_entry = lots[0][0], lots[0][4]
+            closed = cost = entry_fees = 0.0
+            while remaining > _QTY_EPS and lots:
+                lot = lots[0]
+                matched = min(remaining, lot[1])
+                closed += matched
+                cost += matched * lot[2]
+                entry_fees += matched * lot[3]
+                lot[1] -= matched
+                remaining -= matched
+                if lot[1] <= _QTY_EPS:
+                    lots.popleft()
             out_sym.append(sym)
-            out_dir.append(lot[0])
-            out_entry_ts.append(lot[4])
+            out_dir.append(lot_sign)
+            out_entry_ts.append(first_entry)
             out_exit_ts.append(i)
-            out_qty.append(matched)
-            out_entry_px.append(lot[2])
+            out_qty.append(closed)
+            out_cost.append(cost)
             out_exit_px.append(price)
-            out_comm.append(matched * (lot[3] + comm_per_share))
-            lot[1] -= matched
-            remaining -= matched
-            if lot[1] <= _QTY_EPS:
-                lots.popleft()
+            out_comm.append(entry_fees + closed * comm_per_share)
         if remaining > _QTY_EPS:
             lots.append([sign, remaining, price, comm_per_share, i])
 
@@ -301,7 +319,7 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
         return _empty_round_trips()
     direction = np.asarray(out_dir)
     quantity = np.asarray(out_qty)
-    entry = np.asarray(out_entry_px)
+    entry = np.asarray(out_cost) / quantity
     exit_ = np.asarray(out_exit_px)
     commission = np.asarray(out_comm)
     return pd.DataFrame(

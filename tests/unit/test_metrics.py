@@ -225,16 +225,49 @@ def test_round_trips_fifo_partial_and_pro_rata_commission() -> None:
             (0, "X", "buy", 100, 10.0, 1.0),
             (1, "X", "buy", 100, 12.0, 1.0),
             (2, "X", "sell", 150, 13.0, 3.0),
+            (3, "X", "sell", 50, 11.0, 1.0),
         ]
     )
 
     rt = round_trips(fills)
 
-    assert rt["quantity"].tolist() == [100.0, 50.0]
-    assert rt["entry_price"].tolist() == [10.0, 12.0]
-    # first lot: its whole 1.0 + 100/150 of 3.0; second: 50/100 of 1.0 + 50/150 of 3.0
-    assert rt["commission"].tolist() == pytest.approx([3.0, 1.5])
-    assert rt["pnl"].tolist() == pytest.approx([300 - 3.0, 50 - 1.5])
+    # One row per closing fill, as the warehouse view (this used to be two rows for the
+    # first sell, one per entry lot: 100 @ 10 and 50 @ 12).
+    # First sell: the whole first lot and half the second, entry (100*10 + 50*12) / 150;
+    # commission 100/100 of 1.0 + 50/100 of 1.0 + the sell's 3.0 = 4.5;
+    # pnl 150*13 - 1600 - 4.5 = 345.5.
+    # Second sell: the other 50 of the second lot (its entry fill is fill 1), commission
+    # 50/100 of 1.0 + 1.0 = 1.5, pnl 50 * (11 - 12) - 1.5 = -51.5.
+    assert rt["quantity"].tolist() == [150.0, 50.0]
+    assert rt["entry_price"].tolist() == pytest.approx([1600 / 150, 12.0])
+    assert rt["entry_ts"].tolist() == [fills["ts"][0], fills["ts"][1]]
+    assert rt["exit_ts"].tolist() == [fills["ts"][2], fills["ts"][3]]
+    assert rt["commission"].tolist() == pytest.approx([4.5, 1.5])
+    assert rt["pnl"].tolist() == pytest.approx([345.5, -51.5])
+
+
+def test_one_sell_closing_two_buys_is_one_trade() -> None:
+    # Two buys of 100 @ 190.00 at one timestamp (commission 1.00 each), one sell of 200 @
+    # 189.94 (1.00) later: one trade of 200, gross 200 * -0.06 = -12, commission 3, pnl -15
+    # (per entry lot it would be two trades of 100 * -0.06 - (1.0 + 0.5) = -7.5).
+    fills = fills_frame(
+        [
+            (0, "AAPL", "buy", 100, 190.00, 1.0),
+            (0, "AAPL", "buy", 100, 190.00, 1.0),
+            (30, "AAPL", "sell", 200, 189.94, 1.0),
+        ]
+    )
+
+    rt = round_trips(fills)
+    m = compute_metrics(equity_series([1e5, 1e5 - 15.0]), fills=fills)
+
+    assert len(rt) == 1
+    row = rt.iloc[0]
+    assert row["quantity"] == 200.0
+    assert row["entry_price"] == pytest.approx(190.0)
+    assert row["commission"] == pytest.approx(3.0)
+    assert row["pnl"] == pytest.approx(-15.0)
+    assert m.n_trades == 1 and m.n_losses == 1 and m.n_wins == 0
 
 
 def test_flip_closes_long_and_opens_short() -> None:
