@@ -90,6 +90,7 @@ def backtest_flow(
     risk: bool = True,
     config: str | None = None,
     db: str | None = None,
+    periods_per_year: int | None = None,
 ) -> dict[str, Any]:
     """Run one backtest, store it, and publish its metrics as a Markdown artifact.
     Returns the same summary `papertrade backtest --json` prints."""
@@ -98,6 +99,7 @@ def backtest_flow(
         bars=Path(bars), strategy=strategy, params=dict(params or {}), cash=cash,
         fill_model=FillModel(fill_model), commission_bps=commission_bps,
         slippage_bps=slippage_bps, account_id=account_id, risk=risk,
+        periods_per_year=periods_per_year,
     )  # fmt: skip
     prepared = command.prepare(settings, request)
     result = command.run(prepared)
@@ -123,6 +125,7 @@ def sweep_flow(
     risk: bool = True,
     config: str | None = None,
     db: str | None = None,
+    periods_per_year: int | None = None,
 ) -> list[dict[str, Any]]:
     """Backtest every parameter set in `combos` as its own task, rank by `metric`, store
     the ranked rows in `sweep_results` and return them (best first)."""
@@ -132,6 +135,7 @@ def sweep_flow(
     request = command.BacktestRequest(
         bars=Path(bars), strategy=strategy, cash=cash, fill_model=FillModel(fill_model),
         commission_bps=commission_bps, slippage_bps=slippage_bps, risk=risk,
+        periods_per_year=periods_per_year,
     )  # fmt: skip
     command.check_costs(request)
     account_id = "sweep-" + command.default_account_id(strategy).removeprefix("backtest-")
@@ -187,5 +191,5 @@ def run_sweep(
         cash=request.cash, fill_model=request.fill_model.value,
         commission_bps=request.commission_bps, slippage_bps=request.slippage_bps,
         risk=request.risk, config=str(config) if config else None,
-        db=str(db) if db else None,
+        db=str(db) if db else None, periods_per_year=request.periods_per_year,
     )  # fmt: skip

@@ -62,6 +62,15 @@ SlippageOpt = Annotated[
         help="Fixed slippage in bps of price (default: the config's \\[broker] slippage).",
     ),
 ]
+PeriodsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--periods-per-year",
+        min=1,
+        max=10_000_000,
+        help="Bars a year, for annualised metrics (default 252: daily bars).",
+    ),
+]
 RiskOpt = Annotated[
     bool, typer.Option("--risk/--no-risk", help="Apply the \\[risk] pre-trade checks.")
 ]
@@ -94,7 +103,7 @@ MetricOpt = Annotated[str, typer.Option("--metric", help="Metric that ranks para
 def _request(
     bars: Path, strategy: str, params: dict[str, Any], cash: float | None,
     fill_model: FillModelChoice, commission_bps: float | None, slippage_bps: float | None,
-    account_id: str | None, risk: bool,
+    account_id: str | None, risk: bool, periods_per_year: int | None,
 ) -> Any:  # fmt: skip
     from paper_broker.fills import FillModel
     from papertrade.backtest.command import BacktestRequest
@@ -103,6 +112,7 @@ def _request(
         bars=bars, strategy=strategy, params=params, cash=cash,
         fill_model=FillModel(fill_model.value), commission_bps=commission_bps,
         slippage_bps=slippage_bps, account_id=account_id, risk=risk,
+        periods_per_year=periods_per_year,
     )  # fmt: skip
 
 
@@ -121,6 +131,7 @@ def backtest(
         typer.Option("--account-id", help="Account for the results (default backtest-<strategy>)."),
     ] = None,
     risk: RiskOpt = True,
+    periods_per_year: PeriodsOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
@@ -131,8 +142,10 @@ def backtest(
 
     settings = _settings(config, db)
     request = _request(bars, strategy, parse_params(param or []), cash, fill_model,
-                       commission_bps, slippage_bps, account_id, risk)  # fmt: skip
+                       commission_bps, slippage_bps, account_id, risk,
+                       periods_per_year)  # fmt: skip
     prepared = command.prepare(settings, request)
+    _note_annualisation(command.annualisation_note(prepared.panel, request))
     show = not as_json and sys.stderr.isatty()
     result = _with_progress(command, prepared) if show else command.run(prepared)
     command.store(settings, prepared, result, created_at=datetime.now(UTC))
@@ -143,6 +156,11 @@ def backtest(
     from rich.markdown import Markdown
 
     console.print(Markdown(command.metrics_markdown(result, f"backtest {result.strategy}")))
+
+
+def _note_annualisation(note: str | None) -> None:
+    if note:
+        err_console.print(f"note: {note}", markup=False, highlight=False)
 
 
 def _with_progress(command: Any, prepared: Any) -> Any:
@@ -176,6 +194,7 @@ def sweep(
     commission_bps: CommissionOpt = None,
     slippage_bps: SlippageOpt = None,
     risk: RiskOpt = True,
+    periods_per_year: PeriodsOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
@@ -201,7 +220,7 @@ def sweep(
             markup=False, highlight=False,
         )  # fmt: skip
     request = _request(bars, strategy, base, cash, fill_model, commission_bps, slippage_bps,
-                       None, risk)  # fmt: skip
+                       None, risk, periods_per_year)  # fmt: skip
     command.check_costs(request)
     if not bars.is_file():
         raise UserError(f"bars file not found: {bars}")
@@ -257,6 +276,7 @@ def walk_forward_cmd(
     commission_bps: CommissionOpt = None,
     slippage_bps: SlippageOpt = None,
     risk: RiskOpt = True,
+    periods_per_year: PeriodsOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     db: DbOpt = None,
@@ -272,9 +292,10 @@ def walk_forward_cmd(
     check_metric(metric)
     grid_values = parse_grid(grid)
     request = _request(bars, strategy, parse_params(param or []), cash, fill_model,
-                       commission_bps, slippage_bps, None, risk)  # fmt: skip
+                       commission_bps, slippage_bps, None, risk, periods_per_year)  # fmt: skip
     command.check_costs(request)
     panel = command.load_bars(bars)
+    _note_annualisation(command.annualisation_note(panel, request))
     windows(panel.n_bars, train, test)
     cfg = command.engine_config(settings, request, command.default_account_id(strategy))
     result = walk_forward(panel, strategy, grid_values, cfg, train=train, test=test,

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from paper_broker.commission import PercentCommission
 from paper_broker.config import BrokerConfig
 from paper_broker.fills import FillModel
@@ -54,6 +56,7 @@ class BacktestRequest:
     slippage_bps: float | None = None
     account_id: str | None = None
     risk: bool = True
+    periods_per_year: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,28 @@ def engine_config(settings: Settings, request: BacktestRequest, account_id: str)
         fill_model=request.fill_model,
         broker=broker_config_for(settings, request.commission_bps, request.slippage_bps),
         risk=RiskGuard(risk_config_from_settings(settings)) if request.risk else None,
+        periods_per_year=request.periods_per_year or DAILY_PERIODS,
+    )
+
+
+DAILY_PERIODS = 252
+
+
+def annualisation_note(panel: BarPanel, request: BacktestRequest) -> str | None:
+    """A warning when the bars are intraday but the metrics annualise them as days: a
+    Sharpe of minute bars times sqrt(252) looks like a daily one and is not."""
+    if request.periods_per_year is not None or panel.n_bars < 3:
+        return None
+    step = pd.Series(panel.timestamps).diff().median()
+    if step >= pd.Timedelta(hours=20):
+        return None
+    minutes = step / pd.Timedelta(minutes=1)
+    return (
+        f"the bars are {minutes:g} minute{'s' if minutes != 1 else ''} apart, but the metrics"
+        f" annualise {DAILY_PERIODS}"
+        f" periods a year (daily bars): pass --periods-per-year, e.g."
+        f" {round(DAILY_PERIODS * 390 / minutes)} for {minutes:g}-minute bars of 6.5-hour"
+        " sessions"
     )
 
 
@@ -149,6 +174,7 @@ def config_json(prepared: PreparedBacktest) -> str:
             "commission_bps": r.commission_bps,
             "slippage_bps": r.slippage_bps,
             "risk": r.risk,
+            "periods_per_year": prepared.config.periods_per_year,
         },
         sort_keys=True,
         default=str,

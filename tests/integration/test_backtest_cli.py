@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -203,3 +204,22 @@ def test_help_names_the_config_sections_it_falls_back_to() -> None:
     assert (
         "the config's [broker] commission" in out and "the config's [account] initial_cash" in out
     )
+
+
+def test_minute_bars_get_a_note_on_annualisation_and_an_option_for_it(tmp_path: Path) -> None:
+    frame = bars_frame({"AAA": CLOSES, "BBB": [c * 2 for c in CLOSES]})
+    day = frame["timestamp"].dt.normalize()
+    frame["timestamp"] = day.iloc[0] + (day - day.iloc[0]).dt.days * pd.Timedelta(minutes=1)
+    bars = tmp_path / "minutes.csv"
+    frame.to_csv(bars, index=False)
+    base = ["backtest", "--bars", bars, "--strategy", "buy_and_hold", "--json", "--no-risk"]
+
+    as_days = run(*base, "--db", tmp_path / "a.duckdb")
+    as_minutes = run(*base, "--db", tmp_path / "b.duckdb", "--periods-per-year", 98280)
+
+    assert as_days.exit_code == 0 and as_minutes.exit_code == 0, as_days.output
+    note = " ".join(as_days.stderr.split())
+    assert "the bars are 1 minute apart" in note and "e.g. 98280 for 1-minute bars" in note
+    assert as_minutes.stderr == ""
+    daily, minutely = (json.loads(r.stdout)["metrics"] for r in (as_days, as_minutes))
+    assert minutely["volatility"] == pytest.approx(daily["volatility"] * (98280 / 252) ** 0.5)
