@@ -7,6 +7,7 @@ commands that need them, so `papertrade --help` and `papertrade backtest` stay f
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -116,6 +117,17 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _known_failure_filter(record: logging.LogRecord) -> bool:
+    """A failed run's log line keeps its message but not its traceback when the failure
+    is one the command reports in a line of its own (a busy warehouse, a provider down,
+    bad input): a stack of Prefect's frames says nothing more."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, (*USER_FIXABLE, PapertradeError, MarketDataError)):
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 def settings_from(config: Path | None, db: Path | None) -> Settings:
     return load_settings(config=config, db=db)
 
@@ -135,6 +147,8 @@ def prepare_prefect(quiet: bool = True) -> None:
     import httpx
     from prefect.settings import PREFECT_API_URL
 
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_known_failure_filter)
     url = PREFECT_API_URL.value()
     if not url:
         return

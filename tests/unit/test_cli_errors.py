@@ -3,11 +3,17 @@ and exit 1, Ctrl-C is exit 130, and a bug keeps its own traceback."""
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+
 import pytest
 import typer
 
 from paper_broker.market_data.errors import ProviderUnavailable
+from papertrade import cli
 from papertrade.cli import OneLineUsageErrors, user_errors
+from warehouse.errors import WarehouseBusy
 
 
 def test_a_provider_down_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,3 +51,19 @@ def test_ctrl_c_is_exit_130() -> None:
 def test_an_unexpected_error_propagates_as_itself() -> None:
     with pytest.raises(ConnectionError, match="server gone"):
         _app(ConnectionError("server gone"))(["serve"])
+
+
+@pytest.mark.parametrize(
+    ("exc", "traceback_kept"),
+    [(WarehouseBusy(Path("w.duckdb"), 30, "locked"), False), (RuntimeError("a bug"), True)],
+)
+def test_a_failed_runs_log_keeps_the_traceback_of_bugs_only(
+    exc: Exception, traceback_kept: bool
+) -> None:
+    try:
+        raise exc
+    except Exception:
+        record = logging.LogRecord("prefect.flow_runs", 40, "", 0, "failed", (), sys.exc_info())
+
+    assert cli._known_failure_filter(record)
+    assert (record.exc_info is not None) is traceback_kept
