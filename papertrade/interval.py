@@ -277,6 +277,7 @@ def build_commit(run: IntervalRun) -> Any:
         bars=run.warmup_bars,
         based_on=run.last_committed,
         check_based_on=True,
+        orders_complete=True,
         extra={
             "day_pnl": account.equity - run.session_start_equity,
             "gross_exposure": account.gross_exposure,
