@@ -12,6 +12,7 @@ previous run. Costs default to the config's `[broker]` section.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -158,6 +159,15 @@ def backtest(
     console.print(Markdown(command.metrics_markdown(result, f"backtest {result.strategy}")))
 
 
+def _note_skipped(refused: list[str], total: int) -> None:
+    if refused:
+        err_console.print(
+            f"skipping {len(refused)} of {total} parameter sets the strategy refuses,"
+            f" e.g. {refused[0]}",
+            markup=False, highlight=False,
+        )  # fmt: skip
+
+
 def _note_annualisation(note: str | None) -> None:
     if note:
         err_console.print(f"note: {note}", markup=False, highlight=False)
@@ -213,12 +223,7 @@ def sweep(
     base = parse_params(param or [])
     # every combination is built before any task runs; those the strategy refuses are skipped
     combos, refused = buildable(strategy, expand_grid(parse_grid(grid), base))
-    if refused:
-        err_console.print(
-            f"skipping {len(refused)} of {len(combos) + len(refused)} parameter sets the"
-            f" strategy refuses, e.g. {refused[0]}",
-            markup=False, highlight=False,
-        )  # fmt: skip
+    _note_skipped(refused, len(combos) + len(refused))
     request = _request(bars, strategy, base, cash, fill_model, commission_bps, slippage_bps,
                        None, risk, periods_per_year)  # fmt: skip
     command.check_costs(request)
@@ -300,6 +305,7 @@ def walk_forward_cmd(
     cfg = command.engine_config(settings, request, command.default_account_id(strategy))
     result = walk_forward(panel, strategy, grid_values, cfg, train=train, test=test,
                           metric=metric, base_params=request.params)  # fmt: skip
+    _note_skipped(result.skipped, math.prod(len(v) for v in grid_values.values()))
     out = result.as_dict()
     if as_json:
         typer.echo(json.dumps(out, allow_nan=False, default=str))

@@ -34,7 +34,7 @@ from papertrade.backtest.engine import (
     run_backtest,
     start_equity,
 )
-from papertrade.backtest.params import expand_grid
+from papertrade.backtest.params import buildable, expand_grid
 from papertrade.backtest.ranking import score
 from papertrade.errors import UserError
 from papertrade.metrics import compute_metrics, round_trips
@@ -65,6 +65,7 @@ class WalkForwardResult:
     equity: pd.Series  # stitched out-of-sample equity, indexed by bar timestamp
     out_of_sample: dict[str, Any]  # metrics of the stitched curve
     in_sample: dict[str, Any]  # mean over windows of the chosen parameters' training metrics
+    skipped: list[str] = dataclasses.field(default_factory=list)  # parameter sets refused
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -108,8 +109,9 @@ def walk_forward(
     base_params: dict[str, Any] | None = None,
 ) -> WalkForwardResult:
     """Run the walk-forward analysis (see the module docstring). Every grid point's
-    strategy is built first, so a bad parameter fails before any backtest runs."""
-    candidates = expand_grid(grid, base_params)
+    strategy is built first: the ones the strategy refuses are skipped (and listed), and a
+    grid refused whole fails before any backtest runs."""
+    candidates, skipped = buildable(strategy, expand_grid(grid, base_params))
     strategies = [load_strategy(strategy, p) for p in candidates]
     results: list[WindowResult] = []
     pieces: list[pd.Series] = []
@@ -148,6 +150,7 @@ def walk_forward(
         stitched,
         {k: oos_metrics.get(k) for k in SUMMARY_METRICS if k in oos_metrics},
         _mean_metrics([r.in_sample for r in results]),
+        skipped,
     )
 
 

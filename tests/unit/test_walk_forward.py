@@ -112,3 +112,14 @@ def test_out_of_sample_curve_starts_from_the_initial_cash_under_close():
     assert oos["sharpe"] == pytest.approx(3.0799106070739666, rel=1e-9)
     assert oos["volatility"] == pytest.approx(0.01473392430489399, rel=1e-9)
     assert oos["sortino"] == pytest.approx(7.137452036188203, rel=1e-9)
+
+
+def test_a_parameter_set_the_strategy_refuses_is_skipped_and_listed():
+    panel = panel_from_frame(bars_frame({"AAA": CLOSES}))
+
+    result = walk_forward(panel, STRATEGY, {"qty": [100.0, -1.0]}, config(0.0),
+                          train=2, test=4)  # fmt: skip
+
+    assert [w.params for w in result.windows] == [{"qty": 100.0}] * 2
+    assert len(result.skipped) == 1 and result.skipped[0].startswith('{"qty":-1.0}: ')
+    assert result.out_of_sample == run().out_of_sample
