@@ -48,6 +48,7 @@ from warehouse.frames import (
     rows_table,
 )
 from warehouse.marker import committed_summary, marker_values
+from warehouse.transaction import rollback
 
 QUOTE_COLUMNS = (
     "account_id", "as_of", "symbol", "bid", "ask", "bid_size", "ask_size", "last", "volume",
@@ -305,10 +306,10 @@ def _commit(
         stage("interval")
         conn.execute("COMMIT")
     except duckdb.ConstraintException as exc:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise DuplicateRows(account, as_of, exc) from exc
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     stage("committed")
     return CommitResult(True, summary)

@@ -17,6 +17,7 @@ import pandas as pd
 from paper_broker.records import Fill, Order
 from warehouse.commit import insert_frame
 from warehouse.frames import fills_frame, orders_frame, rows_frame, utc_series
+from warehouse.transaction import rollback
 
 DQ_COLUMNS = (
     "account_id", "session_date", "run_at", "suite", "expectation", "success",
@@ -62,7 +63,7 @@ def _in_transaction(conn: duckdb.DuckDBPyConnection, work: Any) -> Any:
         result = work()
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return result
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import duckdb
 
 from warehouse import views
+from warehouse.transaction import rollback
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +381,7 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
                 )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                rollback(conn)
                 raise
             version = migration.version
     return version

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from paper_broker.enums import TradingState
+from warehouse.transaction import rollback
 
 _LEVEL = {
     TradingState.ACTIVE: "info",
@@ -96,6 +97,6 @@ def set_trading_state(
         )
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return before

@@ -21,6 +21,7 @@ from papertrade.errors import UserError
 from warehouse.commit import insert_frame
 from warehouse.frames import positions_frame
 from warehouse.results import AccountKindConflict, write_backtest
+from warehouse.transaction import rollback
 
 SWEEP_COLUMNS = (
     "account_id", "sweep_id", "created_at", "strategy", "params_json", "metric", "rank",
@@ -137,6 +138,6 @@ def store_sweep(
         insert_frame(conn, "sweep_results", frame, SWEEP_COLUMNS)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return len(frame)
