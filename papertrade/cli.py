@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -113,8 +114,38 @@ def user_errors(func: F) -> F:
         except (PapertradeError, MarketDataError) as exc:  # a failure, not the user's doing
             err_console.print(f"failed: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        except Exception as exc:
+            if not _storage_failure(exc):
+                raise
+            first = str(exc).splitlines()[0]
+            err_console.print(f"failed: {first}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _check_prefect_home() -> None:
+    """The temporary server keeps its database in PREFECT_HOME: one it cannot write made
+    it wait out its whole start-up timeout, then fail with a traceback."""
+    from prefect.settings import PREFECT_HOME
+
+    from warehouse.connection import unwritable
+
+    home = Path(PREFECT_HOME.value()).expanduser()
+    reason = f"{home} is not a directory" if home.is_file() else unwritable(home)
+    if reason:
+        raise UserError(
+            f"PREFECT_HOME {home} cannot be written ({reason}): Prefect's temporary server"
+            " keeps its database there; point PREFECT_HOME at a writable directory"
+        )
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    """DuckDB could not read or write a file: damaged, truncated, or a full disk. Not bad
+    input and not a bug, so one line and exit 1. (DuckDB is looked up, not imported: a
+    command that never loaded it cannot have raised its errors.)"""
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(exc, duckdb.IOException)
 
 
 def _known_failure_filter(record: logging.LogRecord) -> bool:
@@ -122,7 +153,7 @@ def _known_failure_filter(record: logging.LogRecord) -> bool:
     is one the command reports in a line of its own (a busy warehouse, a provider down,
     bad input): a stack of Prefect's frames says nothing more."""
     exc = record.exc_info[1] if record.exc_info else None
-    if isinstance(exc, (*USER_FIXABLE, PapertradeError, MarketDataError)):
+    if isinstance(exc, (*USER_FIXABLE, PapertradeError, MarketDataError)) or _storage_failure(exc):
         record.exc_info = None
         record.exc_text = None
     return True
@@ -144,6 +175,8 @@ def prepare_prefect(quiet: bool = True) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if quiet:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # an unusable PREFECT_HOME gets a message of its own below, not Prefect's import warning
+    warnings.filterwarnings("ignore", "Failed to create the Prefect home directory")
     import httpx
     from prefect.settings import PREFECT_API_URL
 
@@ -151,6 +184,7 @@ def prepare_prefect(quiet: bool = True) -> None:
         logging.getLogger(name).addFilter(_known_failure_filter)
     url = PREFECT_API_URL.value()
     if not url:
+        _check_prefect_home()
         return
     try:
         httpx.get(f"{url.rstrip('/')}/health", timeout=10)

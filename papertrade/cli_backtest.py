@@ -293,7 +293,7 @@ def walk_forward_cmd(
     from papertrade.backtest.ranking import check_metric
     from papertrade.backtest.walk_forward import walk_forward, windows
 
-    settings = _settings(config, db)
+    settings = _settings(config, db, writes=False)
     check_metric(metric)
     grid_values = parse_grid(grid)
     request = _request(bars, strategy, parse_params(param or []), cash, fill_model,
@@ -327,11 +327,11 @@ def walk_forward_cmd(
         console.print(f"{label}: " + ", ".join(f"{k}={_num(v)}" for k, v in values.items()))
 
 
-def _settings(config: Path | None, db: Path | None) -> Any:
-    """The settings, with a `--db` that is not a papertrade warehouse refused before the
-    run (a backtest writes its results there)."""
+def _settings(config: Path | None, db: Path | None, *, writes: bool = True) -> Any:
+    """The settings, with a `--db` that is not a papertrade warehouse, or (for `writes`)
+    one it cannot write, refused before the run (a backtest writes its results there)."""
     from papertrade.interval import check_warehouse
 
     settings = settings_from(config, db)
-    check_warehouse(settings)
+    check_warehouse(settings, writes=writes)
     return settings

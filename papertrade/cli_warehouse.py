@@ -188,6 +188,8 @@ def sql_command(
         rows = run_readonly_sql(
             settings.warehouse.path, query, timeout=settings.warehouse.lock_timeout_seconds
         )
+    except duckdb.IOException:
+        raise  # the file, not the statement: a failure (exit 1)
     except duckdb.Error as exc:
         raise UserError(f"SQL error: {str(exc).splitlines()[0]}") from None
     _print_rows(rows, as_json, as_csv)

@@ -326,13 +326,18 @@ def open_day(
 def check_account(
     settings: Settings, session: Session | None = None, now: datetime | None = None
 ) -> None:
-    """A report needs a warehouse that knows the account, and a session that has closed
-    with the account trading by then: a typo must not store the metrics of nothing."""
-    from warehouse.connection import connect, refuse_foreign
+    """A report needs a warehouse that knows the account, a session that has closed with
+    the account trading by then (a typo must not store the metrics of nothing), and a
+    reports directory it can write (checked first, not after the metrics and the checks)."""
+    from warehouse.connection import connect, refuse_foreign, unwritable
 
     db, account = Path(settings.warehouse.path), settings.account.id
     if not db.exists():
         raise UserError(f"no warehouse at {db}: nothing to report on")
+    reports = Path(settings.warehouse.reports_dir)
+    reason = f"{reports} is not a directory" if reports.is_file() else unwritable(reports)
+    if reason:
+        raise UserError(f"cannot write reports to {reports} ([warehouse] reports_dir): {reason}")
     with connect(db, read_only=True) as conn:
         if refuse_foreign(conn, db) == 0:  # a new, empty file knows no account
             raise UserError(f"unknown account in {db}: {account}")

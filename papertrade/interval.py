@@ -482,15 +482,19 @@ def refuse_before_latest(account: str, as_of: datetime, latest: datetime | None)
         )
 
 
-def check_warehouse(settings: Settings, as_of: datetime | None = None) -> None:
+def check_warehouse(
+    settings: Settings, as_of: datetime | None = None, *, writes: bool = True
+) -> None:
     """What a run would refuse about its warehouse, refused before Prefect starts, so a
     typo is one line instead of a failed flow run with its traceback: a `--db` that is not
-    a papertrade warehouse, a backtest's account, and an interval before the account's last
-    that was never committed (a committed one is a no-op that returns its summary). The run
-    checks again under its lock."""
-    from warehouse.connection import connect, refuse_foreign
+    a papertrade warehouse or (for `writes`) one it cannot write, a backtest's account, and
+    an interval before the account's last that was never committed (a committed one is a
+    no-op that returns its summary). The run checks again under its lock."""
+    from warehouse.connection import check_writable, connect, refuse_foreign
 
     db, account = Path(settings.warehouse.path), settings.account.id
+    if writes:
+        check_writable(db)
     if not db.exists() and not db.is_symlink():
         return
     with connect(db, read_only=True, timeout=settings.warehouse.lock_timeout_seconds) as conn:

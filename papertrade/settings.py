@@ -239,7 +239,10 @@ def load_settings(config: Path | None = None, db: Path | None = None) -> Setting
     except SettingsError as exc:  # an override that is not JSON where a list or table is
         raise ConfigError(_env_json_error(exc)) from None
     except (ValueError, OSError) as exc:  # malformed TOML
-        raise ConfigError(f"cannot read config {path}: {exc}".replace("\n", " ")) from None
+        reason = str(exc)
+        if _has_bom(path):  # Notepad's "UTF-8" writes one; TOML forbids it
+            reason = "it starts with a byte-order mark: save it as UTF-8 without BOM"
+        raise ConfigError(f"cannot read config {path}: {reason}".replace("\n", " ")) from None
     finally:
         os.environ.update(saved)
         _TOML_FILE.clear()
@@ -249,6 +252,14 @@ def load_settings(config: Path | None = None, db: Path | None = None) -> Setting
             update={"warehouse": settings.warehouse.model_copy(update={"path": db_path})}
         )
     return settings
+
+
+def _has_bom(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(3) == b"\xef\xbb\xbf"
+    except OSError:
+        return False
 
 
 def _check_env_sections() -> None:

@@ -28,7 +28,9 @@ Writers bring the schema up to date (`warehouse.schema.migrate`) before they are
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +40,14 @@ from typing import Any
 import duckdb
 
 from warehouse import schema
-from warehouse.errors import DatabaseNotFound, NotAWarehouse, SchemaTooNew, WarehouseBusy
+from warehouse.errors import (
+    DatabaseNotFound,
+    NotAWarehouse,
+    NotWritable,
+    SchemaTooNew,
+    WarehouseBusy,
+    WarehouseDamaged,
+)
 from warehouse.locking import Backoff, pass_reader_gate, writer_intent
 
 DEFAULT_TIMEOUT = 30.0
@@ -87,14 +96,17 @@ def connect(
             conn.close()
         return
 
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    with writer_intent(db_path, backoff) as acquired:
+    created = not db_path.exists()
+    with contextlib.ExitStack() as stack:
+        try:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            acquired = stack.enter_context(writer_intent(db_path, backoff))
+        except OSError as exc:  # a directory it may not write, a parent that is a file
+            raise NotWritable(db_path, exc.strerror or str(exc)) from None
         if not acquired:
             raise WarehouseBusy(db_path, timeout, "another writer holds the intent lock")
-        conn, alias = _attach_writer(db_path, backoff, timeout)
+        conn, alias = _open_writer(db_path, backoff, timeout, migrate, created)
         try:
-            if migrate:
-                _migrate(conn, db_path)
             yield conn
         finally:
             _detach(conn, alias)
@@ -125,6 +137,28 @@ def _shared_cursor() -> duckdb.DuckDBPyConnection:
         return _shared.cursor()
 
 
+def _open_writer(
+    db_path: Path, backoff: Backoff, timeout: float, migrate: bool, created: bool
+) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """The attached, migrated file. When that fails on a file this call created (a disk
+    that filled up, a directory it may not write), the file goes again: an empty or
+    half-made one would be refused as no warehouse by every later run."""
+    conn, alias = None, ""
+    try:
+        conn, alias = _attach_writer(db_path, backoff, timeout)
+        if migrate:
+            _migrate(conn, db_path)
+        return conn, alias
+    except BaseException:
+        if conn is not None:
+            with contextlib.suppress(duckdb.Error):
+                _detach(conn, alias)
+        if created:
+            for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
 def _attach_writer(
     db_path: Path, backoff: Backoff, timeout: float
 ) -> tuple[duckdb.DuckDBPyConnection, str]:
@@ -139,12 +173,22 @@ def _attach_writer(
         except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
                 conn.close()
-                raise
+                raise _io_error(db_path, exc) from None
             if not backoff.sleep():
                 conn.close()
                 raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
     conn.execute(f"USE {alias}")
     return conn, alias
+
+
+def _io_error(db_path: Path, exc: duckdb.Error) -> Exception:
+    """What an ATTACH that failed for another reason than a lock means to the user."""
+    first = str(exc).splitlines()[0]
+    if "permission denied" in first.lower():
+        return NotWritable(db_path, "permission denied")
+    if isinstance(exc, duckdb.IOException):
+        return WarehouseDamaged(db_path, first)
+    return exc
 
 
 def _detach(conn: duckdb.DuckDBPyConnection, alias: str) -> None:
@@ -188,6 +232,26 @@ def _try_connect(
         return None
     conn.execute("SET TimeZone = 'UTC'")
     return conn
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse, before any work, a database a writer could not create or write."""
+    reason = unwritable(Path(path))
+    if reason:
+        raise NotWritable(Path(path), reason)
+
+
+def unwritable(path: Path) -> str | None:
+    """Why `path` could not be written or created (None when it could): the path itself
+    when it exists, else the nearest directory above it that does."""
+    target = path
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if target != path and not target.is_dir():
+        return f"{target} is not a directory"
+    if not os.access(target, os.W_OK):
+        return f"{target} is not writable"
+    return None
 
 
 def _has_duckdb_header(db_path: Path) -> bool:

@@ -312,3 +312,77 @@ def test_fuzzed_argument_lists_never_crash_the_cli(workdir: Path, args: list[str
         assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
     after = {k: v for k, v in snapshot(workdir).items() if not k.startswith("scratch")}
     assert after == before
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def test_a_db_nothing_can_write_is_refused_before_any_work(workdir: Path) -> None:
+    (workdir / "afile").write_text("not a directory")
+    bars = workdir / "bars.csv"
+    bars.write_text(
+        "timestamp,symbol,open,high,low,close,volume\n2024-01-02T21:00:00Z,AAA,10,11,9,10,100\n"
+    )
+    before = snapshot(workdir)
+
+    runs = [
+        invoke(["interval", "--force", "--db", "afile/pt.duckdb"]),
+        invoke(["backtest", "--bars", str(bars), "--strategy", "buy_and_hold",
+                "--db", "afile/bt.duckdb"]),
+    ]  # fmt: skip
+
+    for result in runs:
+        assert_bad_input(result, "afile/", "is not a directory")
+    assert snapshot(workdir) == before
+
+
+def test_a_writer_removes_the_file_it_created_when_it_cannot_finish(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as a disk that fills up during the first migration: an empty file left behind would
+    # be refused as "not a DuckDB database file" by every later run
+    import warehouse.connection as connection
+    from warehouse.connection import connect
+
+    def full(conn: object, db_path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(connection, "_migrate", full)
+
+    with pytest.raises(OSError, match="No space left"), connect(workdir / "new.duckdb"):
+        pass
+
+    assert not (workdir / "new.duckdb").exists()
+    assert not (workdir / "new.duckdb.wal").exists()
+
+
+def test_a_damaged_warehouse_is_a_failure_in_one_line(traded: Path) -> None:
+    db = traded.parent / "pt.duckdb"
+    with db.open("r+b") as f:
+        f.truncate(20_000)  # its headers, and the start of its first block
+
+    results = [invoke(["sql", "SELECT count(*) FROM quotes", "--db", str(db)]),
+               invoke(["positions", "--db", str(db)])]  # fmt: skip
+
+    for result in results:
+        assert result.exit_code == 1, (result.output, result.exception)
+        assert result.stderr.startswith("failed: IO Error") and result.stderr.count("\n") == 1
+
+
+def test_eod_refuses_a_reports_dir_it_cannot_write_before_the_work(traded: Path) -> None:
+    root = traded.parent
+    (root / "rfile").write_text("a file")
+    config = traded.read_text()
+    traded.write_text(config.replace(str(root / "reports"), str(root / "rfile")))
+    before = snapshot(root)
+
+    result = invoke(["eod", "--date", "2026-11-23"])
+
+    assert_bad_input(result, "rfile", "reports_dir", "is not a directory")
+    assert snapshot(root) == before
+
+
+def test_a_config_with_a_byte_order_mark_says_so(workdir: Path) -> None:
+    (workdir / "bom.toml").write_bytes(b'\xef\xbb\xbf[account]\nid = "x"\n')
+
+    assert_bad_input(invoke(["account", "--config", "bom.toml"]), "byte-order mark")
