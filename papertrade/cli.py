@@ -117,8 +117,9 @@ def user_errors(func: F) -> F:
         except Exception as exc:
             if not _storage_failure(exc):
                 raise
-            first = str(exc).splitlines()[0]
-            err_console.print(f"failed: {first}", markup=False, highlight=False, soft_wrap=True)
+            # DuckDB puts the cause on a later line ("... Original error: No space left")
+            text = " ".join(str(exc).split())
+            err_console.print(f"failed: {text}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

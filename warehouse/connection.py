@@ -183,11 +183,11 @@ def _attach_writer(
 
 def _io_error(db_path: Path, exc: duckdb.Error) -> Exception:
     """What an ATTACH that failed for another reason than a lock means to the user."""
-    first = str(exc).splitlines()[0]
-    if "permission denied" in first.lower():
+    text = " ".join(str(exc).split())
+    if "permission denied" in text.lower():
         return NotWritable(db_path, "permission denied")
     if isinstance(exc, duckdb.IOException):
-        return WarehouseDamaged(db_path, first)
+        return WarehouseDamaged(db_path, text)
     return exc
 
 
