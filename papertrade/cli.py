@@ -133,8 +133,7 @@ def _check_prefect_home() -> None:
     from warehouse.connection import unwritable
 
     home = Path(PREFECT_HOME.value()).expanduser()
-    reason = f"{home} is not a directory" if home.is_file() else unwritable(home)
-    if reason:
+    if reason := unwritable(home, directory=True):
         raise UserError(
             f"PREFECT_HOME {home} cannot be written ({reason}): Prefect's temporary server"
             " keeps its database there; point PREFECT_HOME at a writable directory"

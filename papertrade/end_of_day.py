@@ -335,8 +335,7 @@ def check_account(
     if not db.exists():
         raise UserError(f"no warehouse at {db}: nothing to report on")
     reports = Path(settings.warehouse.reports_dir)
-    reason = f"{reports} is not a directory" if reports.is_file() else unwritable(reports)
-    if reason:
+    if reason := unwritable(reports, directory=True):
         raise UserError(f"cannot write reports to {reports} ([warehouse] reports_dir): {reason}")
     with connect(db, read_only=True) as conn:
         if refuse_foreign(conn, db) == 0:  # a new, empty file knows no account

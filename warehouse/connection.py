@@ -241,9 +241,11 @@ def check_writable(path: str | Path) -> None:
         raise NotWritable(Path(path), reason)
 
 
-def unwritable(path: Path) -> str | None:
-    """Why `path` could not be written or created (None when it could): the path itself
-    when it exists, else the nearest directory above it that does."""
+def unwritable(path: Path, *, directory: bool = False) -> str | None:
+    """Why `path` (a `directory`, or a file) could not be written or created, None when it
+    could: the path itself when it exists, else the nearest directory above it that does."""
+    if directory and path.is_file():
+        return f"{path} is not a directory"
     target = path
     while not target.exists() and target != target.parent:
         target = target.parent

@@ -245,6 +245,28 @@ def test_a_prefect_api_url_no_server_answers_is_one_line(tmp_path: Path) -> None
     assert not db.exists()
 
 
+def test_a_prefect_home_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """In a process of its own, as Prefect reads PREFECT_HOME when it is first imported;
+    the temporary server would wait out its start-up timeout, then fail."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "afile").write_text("not a directory")
+    db = tmp_path / "pt.duckdb"
+    papertrade = Path(sys.executable).with_name("papertrade")
+
+    result = subprocess.run(
+        [str(papertrade), "interval", "--force", "--db", str(db)],
+        env={**os.environ, "PREFECT_HOME": str(tmp_path / "afile" / "prefect")},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: PREFECT_HOME {tmp_path / 'afile' / 'prefect'}")
+    assert result.stderr.count("\n") == 1 and not db.exists()
+
+
 def _not_a_warehouse(tmp_path: Path, kind: str) -> Path:
     import duckdb
 
