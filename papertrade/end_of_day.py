@@ -328,12 +328,13 @@ def check_account(
 ) -> None:
     """A report needs a warehouse that knows the account, a session that has closed with
     the account trading by then (a typo must not store the metrics of nothing), and a
-    reports directory it can write (checked first, not after the metrics and the checks)."""
-    from warehouse.connection import connect, refuse_foreign, unwritable
+    warehouse and reports directory it can write (checked first, not after the work)."""
+    from warehouse.connection import check_writable, connect, refuse_foreign, unwritable
 
     db, account = Path(settings.warehouse.path), settings.account.id
     if not db.exists():
         raise UserError(f"no warehouse at {db}: nothing to report on")
+    check_writable(db)  # the report is stored there
     reports = Path(settings.warehouse.reports_dir)
     if reason := unwritable(reports, directory=True):
         raise UserError(f"cannot write reports to {reports} ([warehouse] reports_dir): {reason}")
