@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,7 +49,7 @@ from warehouse.frames import (
     rows_table,
 )
 from warehouse.marker import committed_summary, marker_values
-from warehouse.transaction import rollback
+from warehouse.transaction import transaction
 
 QUOTE_COLUMNS = (
     "account_id", "as_of", "symbol", "bid", "ask", "bid_size", "ask_size", "last", "volume",
@@ -190,16 +191,13 @@ def _commit(
     started = time.perf_counter()
     account, as_of = commit.account_id, _utc(commit.as_of)
     key = {"account": account, "as_of": as_of}
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with _refusing_duplicates(account, as_of), transaction(conn):
         ((latest, done),) = conn.execute(
             "SELECT max(as_of), bool_or(as_of = ?) FROM intervals WHERE account_id = ?",
             [as_of, account],
         ).fetchall()
-        if done:
-            summary = committed_summary(conn, account, as_of) or {}
-            conn.execute("ROLLBACK")
-            return CommitResult(False, summary)
+        if done:  # nothing written: the transaction ends having only read
+            return CommitResult(False, committed_summary(conn, account, as_of) or {})
 
         if commit.check_based_on:
             _check_based_on(account, as_of, commit.based_on, latest)
@@ -304,13 +302,6 @@ def _commit(
             [account, as_of, committed_at, commit.session_date, commit_ms, *marker.values()],
         )
         stage("interval")
-        conn.execute("COMMIT")
-    except duckdb.ConstraintException as exc:
-        rollback(conn)
-        raise DuplicateRows(account, as_of, exc) from exc
-    except BaseException:
-        rollback(conn)
-        raise
     stage("committed")
     return CommitResult(True, summary)
 
@@ -359,6 +350,15 @@ def _check_based_on(
     expected = _utc(based_on) if based_on is not None else None
     if (latest is None) != (expected is None) or (latest is not None and _utc(latest) != expected):
         raise StaleState(account, as_of, expected, latest)
+
+
+@contextmanager
+def _refusing_duplicates(account: str, as_of: datetime) -> Iterator[None]:
+    """A key the transaction violated, as the error that says what it means."""
+    try:
+        yield
+    except duckdb.ConstraintException as exc:
+        raise DuplicateRows(account, as_of, exc) from exc
 
 
 class DuplicateRows(PapertradeError):

@@ -17,7 +17,7 @@ import pandas as pd
 from paper_broker.records import Fill, Order
 from warehouse.commit import insert_frame
 from warehouse.frames import fills_frame, orders_frame, rows_frame, utc_series
-from warehouse.transaction import rollback
+from warehouse.transaction import transaction
 
 DQ_COLUMNS = (
     "account_id", "session_date", "run_at", "suite", "expectation", "success",
@@ -57,28 +57,17 @@ def _replace(
     return len(frame)
 
 
-def _in_transaction(conn: duckdb.DuckDBPyConnection, work: Any) -> Any:
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        result = work()
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
-    return result
-
-
 def upsert_dq_results(conn: duckdb.DuckDBPyConnection, rows: Rows) -> int:
     """Insert or replace data-quality results by (account, session_date, suite, expectation).
     Returns the number of rows written."""
-    return _in_transaction(conn, lambda: _replace(conn, "dq_results", rows, DQ_COLUMNS))
+    with transaction(conn):
+        return _replace(conn, "dq_results", rows, DQ_COLUMNS)
 
 
 def upsert_daily_performance(conn: duckdb.DuckDBPyConnection, rows: Rows) -> int:
     """Insert or replace daily metrics by (account, session_date). Returns rows written."""
-    return _in_transaction(
-        conn, lambda: _replace(conn, "daily_performance", rows, PERFORMANCE_COLUMNS)
-    )
+    with transaction(conn):
+        return _replace(conn, "daily_performance", rows, PERFORMANCE_COLUMNS)
 
 
 def write_end_of_day(
@@ -88,12 +77,10 @@ def write_end_of_day(
     rows replace a previous run's, its alerts join the outbox unless already queued."""
     from warehouse.commit import ALERT_COLUMNS
 
-    def work() -> None:
+    with transaction(conn):
         _replace(conn, "daily_performance", performance, PERFORMANCE_COLUMNS)
         _replace(conn, "dq_results", dq_results, DQ_COLUMNS)
         insert_frame(conn, "alerts", rows_frame(alerts), ALERT_COLUMNS, "ON CONFLICT DO NOTHING")
-
-    _in_transaction(conn, work)
 
 
 def write_backtest(
@@ -116,8 +103,7 @@ def write_backtest(
 
     Raises `AccountKindConflict` if `account_id` is a paper account: a backtest must never
     wipe live paper-trading history."""
-
-    def work() -> dict[str, int]:
+    with transaction(conn):
         kind = conn.execute(
             "SELECT kind FROM accounts WHERE account_id = ?", [account_id]
         ).fetchone()
@@ -146,8 +132,6 @@ def write_backtest(
         for table, frame in frames.items():
             insert_frame(conn, table, frame, columns.get(table))
         return {table: len(frame) for table, frame in frames.items()}
-
-    return _in_transaction(conn, work)
 
 
 def _frame(records: Any, build: Any) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import duckdb
 
 from warehouse import views
-from warehouse.transaction import rollback
+from warehouse.transaction import transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,17 +371,12 @@ def migrate(conn: duckdb.DuckDBPyConnection, target: int | None = None) -> int:
     version = current_version(conn)
     for migration in MIGRATIONS:
         if version < migration.version <= goal:
-            conn.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(conn):
                 for statement in migration.statements:
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_version (version, description) VALUES (?, ?)",
                     [migration.version, migration.description],
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                rollback(conn)
-                raise
             version = migration.version
     return version

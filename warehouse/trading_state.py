@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from paper_broker.enums import TradingState
-from warehouse.transaction import rollback
+from warehouse.transaction import transaction
 
 _LEVEL = {
     TradingState.ACTIVE: "info",
@@ -60,8 +60,7 @@ def set_trading_state(
         raise ValueError("set_trading_state needs a tz-aware ts")
     ts = ts.astimezone(UTC)
     new = TradingState(state)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         before = get_trading_state(conn, account_id)
         stamp = ts.isoformat()
         conn.execute(
@@ -95,8 +94,4 @@ def set_trading_state(
                 json.dumps({"before": before.state.value, "after": new.value, "source": source}),
             ],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return before

@@ -1,10 +1,23 @@
-"""Rolling back after a failure without hiding it."""
+"""One transaction on a warehouse connection, rolled back on failure without hiding it."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import duckdb
+
+
+@contextlib.contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN, then COMMIT when the block ends, or ROLLBACK when it (or the COMMIT) raises."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
 
 
 def rollback(conn: duckdb.DuckDBPyConnection) -> None:

@@ -21,7 +21,7 @@ from papertrade.errors import UserError
 from warehouse.commit import insert_frame
 from warehouse.frames import positions_frame
 from warehouse.results import AccountKindConflict, write_backtest
-from warehouse.transaction import rollback
+from warehouse.transaction import transaction
 
 SWEEP_COLUMNS = (
     "account_id", "sweep_id", "created_at", "strategy", "params_json", "metric", "rank",
@@ -132,12 +132,7 @@ def store_sweep(
         columns=list(SWEEP_COLUMNS),
     )
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute("DELETE FROM sweep_results WHERE sweep_id = ?", [sweep_id])
         insert_frame(conn, "sweep_results", frame, SWEEP_COLUMNS)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return len(frame)
