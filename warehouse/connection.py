@@ -28,12 +28,11 @@ Writers bring the schema up to date (`warehouse.schema.migrate`) before they are
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,6 @@ from warehouse.errors import (
     NotWritable,
     SchemaTooNew,
     WarehouseBusy,
-    WarehouseDamaged,
 )
 from warehouse.locking import Backoff, pass_reader_gate, writer_intent
 
@@ -97,12 +95,7 @@ def connect(
         return
 
     created = not db_path.exists()
-    with contextlib.ExitStack() as stack:
-        try:
-            db_path.parent.mkdir(parents=True, exist_ok=True)
-            acquired = stack.enter_context(writer_intent(db_path, backoff))
-        except OSError as exc:  # a directory it may not write, a parent that is a file
-            raise NotWritable(db_path, exc.strerror or str(exc)) from None
+    with writer_intent(db_path, backoff) as acquired:
         if not acquired:
             raise WarehouseBusy(db_path, timeout, "another writer holds the intent lock")
         conn, alias = _open_writer(db_path, backoff, timeout, migrate, created)
@@ -151,7 +144,7 @@ def _open_writer(
         return conn, alias
     except BaseException:
         if conn is not None:
-            with contextlib.suppress(duckdb.Error):
+            with suppress(duckdb.Error):
                 _detach(conn, alias)
         if created:
             for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
@@ -173,22 +166,14 @@ def _attach_writer(
         except duckdb.Error as exc:
             if not _is_lock_conflict(exc):
                 conn.close()
-                raise _io_error(db_path, exc) from None
+                if "permission denied" in str(exc).lower():
+                    raise NotWritable(db_path, "permission denied") from None
+                raise
             if not backoff.sleep():
                 conn.close()
                 raise WarehouseBusy(db_path, timeout, "the database file is locked") from None
     conn.execute(f"USE {alias}")
     return conn, alias
-
-
-def _io_error(db_path: Path, exc: duckdb.Error) -> Exception:
-    """What an ATTACH that failed for another reason than a lock means to the user."""
-    text = " ".join(str(exc).split())
-    if "permission denied" in text.lower():
-        return NotWritable(db_path, "permission denied")
-    if isinstance(exc, duckdb.IOException):
-        return WarehouseDamaged(db_path, text)
-    return exc
 
 
 def _detach(conn: duckdb.DuckDBPyConnection, alias: str) -> None:

@@ -4,7 +4,6 @@ PapertradeError (papertrade.errors)
  ├── WarehouseError          the warehouse cannot do what was asked: exit 1
  │    ├── WarehouseBusy      the file stayed locked by another process for the whole timeout
  │    └── SchemaTooNew       the file was written by a newer papertrade
- │    └── WarehouseDamaged   DuckDB cannot read or write the file (corrupt, truncated, disk full)
  └── UserError
       ├── DatabaseNotFound   a read was asked of a file that does not exist
       ├── NotWritable        a writer cannot create or write the file where `--db` points
@@ -42,14 +41,6 @@ class SchemaTooNew(WarehouseError):
         )
         self.found = found
         self.known = known
-
-
-class WarehouseDamaged(WarehouseError):
-    """DuckDB could not read or write the file: it is damaged, or the disk is full."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"warehouse {path}: {reason}")
-        self.path = path
 
 
 class NotWritable(UserError):

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from warehouse.errors import NotWritable
+
 # Backoff between attempts: starts small so an uncontended wait costs milliseconds, capped so a
 # long wait does not overshoot the moment the lock frees by much.
 FIRST_DELAY = 0.002
@@ -62,11 +64,23 @@ def _acquire(fd: int, mode: int, backoff: Backoff) -> bool:
                 return False
 
 
+def open_lock_file(lock: Path, db_path: Path) -> int:
+    """A descriptor of the lock file `lock` next to the database `db_path`, made with its
+    directory when missing. `NotWritable` when it cannot be (a directory the user may not
+    write, a parent that is a file): writers take their locks first, so this is where such
+    a path shows."""
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise NotWritable(db_path, exc.strerror or str(exc)) from None
+
+
 @contextmanager
 def writer_intent(db_path: Path, backoff: Backoff) -> Iterator[bool]:
     """Hold the exclusive intent lock for the block. Yields False if it was not acquired
     before the backoff's deadline (the caller raises `WarehouseBusy`)."""
-    fd = os.open(intent_path(db_path), os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_lock_file(intent_path(db_path), db_path)
     try:
         acquired = _acquire(fd, fcntl.LOCK_EX, backoff)
         yield acquired

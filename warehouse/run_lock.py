@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from papertrade.errors import PapertradeError
-from warehouse.errors import NotWritable
-from warehouse.locking import Backoff
+from warehouse.locking import Backoff, open_lock_file
 
 
 class AccountBusy(PapertradeError):
@@ -40,11 +39,7 @@ def run_lock_path(db_path: Path, account_id: str) -> Path:
 @contextmanager
 def account_run_lock(db_path: Path, account_id: str, timeout: float) -> Iterator[None]:
     """Hold the account's run lock for the block; raise `AccountBusy` after `timeout` s."""
-    try:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_lock_path(db_path, account_id), os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:  # a directory it may not write, a parent that is a file
-        raise NotWritable(db_path, exc.strerror or str(exc)) from None
+    fd = open_lock_file(run_lock_path(db_path, account_id), db_path)
     try:
         backoff = Backoff(timeout)
         while True:
