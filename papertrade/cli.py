@@ -111,13 +111,10 @@ def user_errors(func: F) -> F:
         except USER_FIXABLE as exc:
             err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except (PapertradeError, MarketDataError) as exc:  # a failure, not the user's doing
-            err_console.print(f"failed: {exc}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
         except Exception as exc:
-            if not _storage_failure(exc):
+            if not _is_failure(exc):
                 raise
-            # DuckDB puts the cause on a later line ("... Original error: No space left")
+            # one line: DuckDB puts the cause on a later one ("... Original error: No space")
             text = " ".join(str(exc).split())
             err_console.print(f"failed: {text}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
@@ -140,10 +137,13 @@ def _check_prefect_home() -> None:
         )
 
 
-def _storage_failure(exc: BaseException) -> bool:
-    """DuckDB could not read or write a file: damaged, truncated, or a full disk. Not bad
-    input and not a bug, so one line and exit 1. (DuckDB is looked up, not imported: a
-    command that never loaded it cannot have raised its errors.)"""
+def _is_failure(exc: BaseException | None) -> bool:
+    """The application's own failures (a busy warehouse, a provider down), and DuckDB's
+    when it cannot read or write a file (damaged, truncated, a full disk): not bad input and
+    not a bug, so one line and exit 1. (DuckDB is looked up, not imported: a command that
+    never loaded it cannot have raised its errors.)"""
+    if isinstance(exc, (PapertradeError, MarketDataError)):
+        return True
     duckdb = sys.modules.get("duckdb")
     return duckdb is not None and isinstance(exc, duckdb.IOException)
 
@@ -153,7 +153,7 @@ def _known_failure_filter(record: logging.LogRecord) -> bool:
     is one the command reports in a line of its own (a busy warehouse, a provider down,
     bad input): a stack of Prefect's frames says nothing more."""
     exc = record.exc_info[1] if record.exc_info else None
-    if isinstance(exc, (*USER_FIXABLE, PapertradeError, MarketDataError)) or _storage_failure(exc):
+    if isinstance(exc, USER_FIXABLE) or _is_failure(exc):
         record.exc_info = None
         record.exc_text = None
     return True

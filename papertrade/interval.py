@@ -225,8 +225,10 @@ def simulate_fills(run: IntervalRun) -> list[Fill]:
     """Submit what risk approved and fill it against this interval's quotes; at the last
     interval of the session, day orders expire."""
     assert run.decision is not None and run.quotes is not None and run.guard is not None
-    # a guard that tripped in this interval stops the resting orders before anything fills
-    run.broker.cancel_for_state(run.guard.state, run.as_of)
+    if run.guard.state is not run.trading_state:
+        # a guard that tripped in this interval stops the resting orders before anything
+        # fills (the state the interval began in stopped them before the strategy ran)
+        run.broker.cancel_for_state(run.guard.state, run.as_of)
     result = run.broker.submit(run.decision.approved, run.as_of)
     run.rejections = [*run.decision.rejections, *result.rejections]
     run.broker.process_quotes(run.quotes, run.as_of)
