@@ -10,6 +10,10 @@ with `valid == True`. Rules, checked in this order; a row carries the first that
     crossed       bid > ask
     wide_spread   (ask - bid) / mid > max_spread_bps / 10_000
     stale         as_of - quote_ts > staleness_seconds
+    future        quote_ts - as_of >= max_ahead_seconds: the quote belongs to a later interval
+                  (a live provider's latest quote for an `as_of` in the past), so trading on
+                  it would be look-ahead. A live run fetches after its interval starts, so a
+                  quote up to one interval newer than `as_of` is that interval's own.
     jump          |mid / previous_mid - 1| > max_jump_pct (fraction: 0.25 is 25%)
     duplicate     a second row for one symbol (the latest quote_ts is kept as the candidate)
 """
@@ -43,17 +47,21 @@ class QuoteFlag(StrEnum):
     CROSSED = "crossed"
     WIDE_SPREAD = "wide_spread"
     STALE = "stale"
+    FUTURE = "future"
     JUMP = "jump"
     DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True, slots=True)
 class QuoteLimits:
-    """Thresholds, in the units of `[market_data]`: basis points, seconds, fraction."""
+    """Thresholds, in the units of `[market_data]`: basis points, seconds, fraction.
+    `max_ahead_seconds` is the interval length: how far past `as_of` a quote may be stamped
+    and still be the interval's own."""
 
     max_spread_bps: float = 200.0
     staleness_seconds: float = 120.0
     max_jump_pct: float = 0.25
+    max_ahead_seconds: float = 60.0
 
     @classmethod
     def from_settings(cls, market_data: object) -> QuoteLimits:
@@ -62,6 +70,7 @@ class QuoteLimits:
             max_spread_bps=float(market_data.max_spread_bps),  # type: ignore[attr-defined]
             staleness_seconds=float(market_data.staleness_seconds),  # type: ignore[attr-defined]
             max_jump_pct=float(market_data.max_jump_pct),  # type: ignore[attr-defined]
+            max_ahead_seconds=float(market_data.interval_seconds),  # type: ignore[attr-defined]
         )
 
 
@@ -150,6 +159,7 @@ def validate_quotes(
         (QuoteFlag.CROSSED, bid > ask),
         (QuoteFlag.WIDE_SPREAD, spread_bps > limits.max_spread_bps),
         (QuoteFlag.STALE, age > limits.staleness_seconds),
+        (QuoteFlag.FUTURE, -age >= limits.max_ahead_seconds),
         (QuoteFlag.JUMP, (prev > 0) & (jump > limits.max_jump_pct)),
         (QuoteFlag.DUPLICATE, duplicate),
     ]

@@ -149,6 +149,25 @@ def test_bad_quotes_from_alpaca_are_flagged_and_never_traded(tmp_path: Path) -> 
     assert ordered == filled == set(SYMBOLS[2:])
 
 
+def test_quotes_newer_than_the_interval_are_never_traded(
+    tmp_path: Path, polygon: FakePolygon
+) -> None:
+    """An interval run for a time already past gets the provider's latest snapshot: prices
+    from after `as_of` are look-ahead and must not trade; the interval's own ones do."""
+    late = SYMBOLS[0]
+    _quote_all(polygon, T0 + timedelta(seconds=20), skip=(late,))  # fetched within T0
+    polygon.set_quote(late, bid=100.0, ask=100.02, ts=T0 + timedelta(days=1))
+    settings = _settings(tmp_path, "polygon", polygon.base_url)
+
+    summary = _run(settings, T0)
+
+    db = settings.warehouse.path
+    assert summary["status"] == "committed"
+    assert _flags(db, T0)[late] == (False, "future")
+    ordered, filled = _traded_symbols(db)
+    assert ordered == filled == set(SYMBOLS[1:])
+
+
 @pytest.mark.parametrize(
     "faults",
     [

@@ -79,6 +79,7 @@ def test_empty_answer_flags_every_symbol_missing() -> None:
         ({"bid": 100.05, "ask": 100.00}, QuoteFlag.CROSSED),
         ({"bid": 100.0, "ask": 100.6}, QuoteFlag.WIDE_SPREAD),  # ~60 bps > 50
         ({"quote_ts": AS_OF - pd.Timedelta(seconds=61)}, QuoteFlag.STALE),
+        ({"quote_ts": AS_OF + pd.Timedelta(days=3)}, QuoteFlag.FUTURE),
     ],
 )
 def test_each_rule_flags_its_quote(overrides: dict[str, Any], expected: QuoteFlag) -> None:
@@ -91,6 +92,18 @@ def test_limits_are_inclusive_boundaries() -> None:
     )  # ~39.9 bps, exactly 60 s old
 
     assert flag_of(make_quotes(at_limits)) is None
+
+
+def test_a_quote_from_a_later_interval_is_look_ahead() -> None:
+    # a live provider's latest quote, fetched for an interval that is already over
+    within_interval = make_quote(quote_ts=AS_OF + pd.Timedelta(seconds=59.999))
+    next_interval = make_quote(quote_ts=AS_OF + pd.Timedelta(seconds=60))
+
+    assert flag_of(make_quotes(within_interval)) is None
+    assert flag_of(make_quotes(next_interval)) == QuoteFlag.FUTURE
+    five_minutes = QuoteLimits(max_ahead_seconds=300.0)
+    out = validate_quotes(make_quotes(next_interval), ["AAPL"], AS_OF, five_minutes)
+    assert out["valid"].tolist() == [True]
 
 
 def test_jump_against_previous_mid() -> None:
@@ -150,3 +163,5 @@ def test_limits_from_settings() -> None:
     limits = QuoteLimits.from_settings(MarketDataSettings(max_spread_bps=10, max_jump_pct=0.5))
 
     assert limits == QuoteLimits(max_spread_bps=10.0, staleness_seconds=120.0, max_jump_pct=0.5)
+    ten_minutes = QuoteLimits.from_settings(MarketDataSettings(interval_seconds=600))
+    assert ten_minutes.max_ahead_seconds == 600.0
