@@ -5,7 +5,8 @@ warehouse stores them with their reason) but strategies and the broker must only
 with `valid == True`. Rules, checked in this order; a row carries the first that fails:
 
     missing       requested but absent from the provider's answer (a row of NaNs is added)
-    nan           bid, ask or quote_ts is missing
+    nan           bid, ask or quote_ts is missing, or bid or ask is infinite (a file's `inf`
+                  would otherwise pass every comparison below: inf/inf spreads are NaN)
     non_positive  bid <= 0 or ask <= 0
     crossed       bid > ask
     wide_spread   (ask - bid) / mid > max_spread_bps / 10_000
@@ -154,7 +155,7 @@ def validate_quotes(
     rules: list[tuple[QuoteFlag, np.ndarray]] = [
         # the added rows come after the provider's, and absent symbols match none of its rows
         (QuoteFlag.MISSING, perm >= len(quotes)),
-        (QuoteFlag.NAN, np.isnan(bid) | np.isnan(ask) | np.isnan(age)),
+        (QuoteFlag.NAN, ~np.isfinite(bid) | ~np.isfinite(ask) | np.isnan(age)),
         (QuoteFlag.NON_POSITIVE, (bid <= 0) | (ask <= 0)),
         (QuoteFlag.CROSSED, bid > ask),
         (QuoteFlag.WIDE_SPREAD, spread_bps > limits.max_spread_bps),
