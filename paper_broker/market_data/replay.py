@@ -86,7 +86,7 @@ class ReplayProvider:
         elif {"symbol", "bid", "ask"} <= columns and ({"quote_ts", "timestamp"} & columns):
             self._bars = empty_bars()
             data = raw.rename(columns={"timestamp": "quote_ts"}) if "quote_ts" not in raw else raw
-            data = data.assign(provider=_NAME, quote_ts=_as_utc(data["quote_ts"]))
+            data = data.assign(provider=_NAME, quote_ts=utc_series(data["quote_ts"]))
             known = [c for c in data.columns if c in set(quote_frame({"symbol": []}).columns)]
             table_q = quote_frame(data.loc[:, known])
         else:
@@ -139,12 +139,3 @@ class ReplayProvider:
 
     def close(self) -> None:
         """Nothing to release; present for the provider protocol."""
-
-
-def _as_utc(values: pd.Series) -> pd.Series:
-    """Aware timestamps converted to UTC; naive ones taken as UTC (recorded files often drop
-    the offset, and UTC is the only zone this project writes)."""
-    parsed = pd.to_datetime(values)
-    if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize("UTC")
-    return utc_series(parsed)

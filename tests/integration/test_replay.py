@@ -112,6 +112,25 @@ def test_quote_files(tmp_path: Path) -> None:
     assert provider.bars(["AAPL"], T0, T0 + pd.Timedelta(hours=1)).empty
 
 
+def test_quote_files_in_new_york_time_across_a_dst_change(tmp_path: Path) -> None:
+    # recorded with New York offsets: -05:00 before 2026-03-08, -04:00 after
+    path = tmp_path / "quotes.csv"
+    path.write_text(
+        "symbol,bid,ask,quote_ts\n"
+        "AAPL,1.0,1.1,2026-03-06T15:59:00-05:00\n"
+        "AAPL,2.0,2.1,2026-03-09T09:30:00-04:00\n"
+        "MSFT,3.0,3.1,2026-03-09T13:30:00Z\n"
+    )
+    provider = ReplayProvider(path)
+
+    quotes = provider.quotes(["AAPL", "MSFT"], pd.Timestamp("2026-03-09T13:30:00Z"))
+
+    assert quotes["bid"].tolist() == [2.0, 3.0]
+    assert quotes["quote_ts"].tolist() == [pd.Timestamp("2026-03-09T13:30:00Z")] * 2
+    friday_close = provider.quotes(["AAPL"], pd.Timestamp("2026-03-06T21:00:00Z"))
+    assert friday_close["quote_ts"].tolist() == [pd.Timestamp("2026-03-06T20:59:00Z")]
+
+
 def test_bars_between_start_and_end(tmp_path: Path) -> None:
     provider = ReplayProvider(make_bars(n=10))
 
