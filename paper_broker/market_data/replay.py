@@ -51,7 +51,9 @@ def read_table(path: Path) -> pd.DataFrame:
 class ReplayProvider:
     """Quotes and bars from a recorded table, answered as of any time without look-ahead.
 
-    Raises `ReplayDataError` at construction when the file lacks the columns of either kind.
+    Raises `ReplayDataError` at construction when the file lacks the columns of either kind,
+    has no rows, or holds a timestamp or number that cannot be parsed: the CLI's preflight
+    builds the provider, so a bad file is one line before anything runs.
     """
 
     name = _NAME
@@ -63,7 +65,39 @@ class ReplayProvider:
         half_spread_bps: float = 0.0,
         bar_close_offset: timedelta = timedelta(0),
     ) -> None:
-        raw = read_table(Path(table)) if isinstance(table, (str, Path)) else table
+        if isinstance(table, (str, Path)):
+            raw, source = read_table(Path(table)), f"replay file {table}"
+        else:
+            raw, source = table, "the replay table"
+        if raw.empty:
+            raise ReplayDataError(_NAME, f"{source} has no rows")
+        try:
+            table_q = self._load(raw, half_spread_bps, bar_close_offset)
+        except (ValueError, TypeError) as exc:
+            # a value pandas cannot parse (a timestamp or price cell) fails here, not at the
+            # first interval; pandas' own message runs to several lines of advice
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = reason.split(" You might want to try")[0]
+            raise ReplayDataError(_NAME, f"cannot use {source}: {reason}") from None
+        # sorted by (symbol, quote_ts): each symbol's rows are one contiguous, ordered block,
+        # so "latest at or before as_of" is one searchsorted per block, all vectorised
+        self._quotes = table_q.sort_values(["symbol", "quote_ts"], kind="stable").reset_index(
+            drop=True
+        )
+        sym = self._quotes["symbol"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]]) if len(sym) else np.array([])
+        self._block = {
+            s: (int(a), int(b))
+            for s, a, b in zip(
+                sym[starts] if len(sym) else [], starts, np.r_[starts[1:], len(sym)], strict=True
+            )
+        }
+        self._ts_ns = self._quotes["quote_ts"].array.asi8
+
+    def _load(
+        self, raw: pd.DataFrame, half_spread_bps: float, bar_close_offset: timedelta
+    ) -> pd.DataFrame:
+        """Set `kind` and the bars, and return the quotes table (one row per record)."""
         columns = set(raw.columns)
         self.kind = "bars" if set(BAR_COLUMNS) <= columns else "quotes"
         if self.kind == "bars":
@@ -72,7 +106,7 @@ class ReplayProvider:
             self._bars["timestamp"] = self._bars["timestamp"] + offset
             close = self._bars["close"].to_numpy()
             half = close * half_spread_bps / 1e4
-            table_q = quote_frame(
+            return quote_frame(
                 {
                     "symbol": self._bars["symbol"],
                     "bid": close - half,
@@ -88,27 +122,13 @@ class ReplayProvider:
             data = raw.rename(columns={"timestamp": "quote_ts"}) if "quote_ts" not in raw else raw
             data = data.assign(provider=_NAME, quote_ts=utc_series(data["quote_ts"]))
             known = [c for c in data.columns if c in set(quote_frame({"symbol": []}).columns)]
-            table_q = quote_frame(data.loc[:, known])
+            return quote_frame(data.loc[:, known])
         else:
             raise ReplayDataError(
                 _NAME,
                 "replay data needs bar columns (timestamp,symbol,open,high,low,close,volume) "
                 f"or quote columns (symbol,bid,ask,quote_ts); got {sorted(map(str, columns))}",
             )
-        # sorted by (symbol, quote_ts): each symbol's rows are one contiguous, ordered block,
-        # so "latest at or before as_of" is one searchsorted per block, all vectorised
-        self._quotes = table_q.sort_values(["symbol", "quote_ts"], kind="stable").reset_index(
-            drop=True
-        )
-        sym = self._quotes["symbol"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]]) if len(sym) else np.array([])
-        self._block = {
-            s: (int(a), int(b))
-            for s, a, b in zip(
-                sym[starts] if len(sym) else [], starts, np.r_[starts[1:], len(sym)], strict=True
-            )
-        }
-        self._ts_ns = self._quotes["quote_ts"].array.asi8
 
     def quotes(self, symbols: Sequence[str], as_of: datetime) -> pd.DataFrame:
         """Latest record per symbol with quote_ts <= as_of; symbols without one are absent."""

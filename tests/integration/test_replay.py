@@ -145,3 +145,40 @@ def test_missing_file_and_wrong_columns(tmp_path: Path) -> None:
         ReplayProvider(tmp_path / "nope.csv")
     with pytest.raises(ReplayDataError, match="needs bar columns"):
         ReplayProvider(write(pd.DataFrame({"a": [1]}), tmp_path / "bad.csv"))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param("timestamp,symbol,open,high,low,close,volume\n", "has no rows", id="header"),
+        pytest.param("symbol,bid,ask,quote_ts\n", "has no rows", id="quotes-header"),
+        pytest.param(
+            "timestamp,symbol,open,high,low,close,volume\n"
+            "2026-03-02T14:31:00Z,AAPL,1,1,1,1,1\nsoon,AAPL,1,1,1,1,1\n",
+            "soon",
+            id="bad-timestamp",
+        ),
+        pytest.param(
+            "timestamp,symbol,open,high,low,close,volume\n2026-03-02T14:31:00Z,AAPL,1,1,1,n/a?,1\n",
+            "n/a?",
+            id="bad-price",
+        ),
+        pytest.param(
+            "symbol,bid,ask,quote_ts\nAAPL,1.0,1.1,2026-03-02T14:31:00Z\nAAPL,1.0,1.1,later\n",
+            "later",
+            id="bad-quote-ts",
+        ),
+    ],
+)
+def test_a_file_without_usable_rows_is_one_clear_error(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    path = tmp_path / "recorded.csv"
+    path.write_text(text)
+
+    with pytest.raises(ReplayDataError) as raised:
+        ReplayProvider(path)
+
+    message = str(raised.value)
+    assert "recorded.csv" in message and reason in message
+    assert "\n" not in message

@@ -114,6 +114,28 @@ def test_a_bad_config_is_one_line_exit_2_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("timestamp,symbol,open,high,low,close,volume\n", id="no-rows"),
+        pytest.param(
+            "timestamp,symbol,open,high,low,close,volume\nnoon,AAPL,1,1,1,1,1\n", id="timestamp"
+        ),
+        pytest.param("symbol,bid,ask,quote_ts\nAAPL,one,1.1,2026-03-02T14:31:00Z\n", id="price"),
+    ],
+)
+def test_an_unusable_replay_file_is_bad_input(workdir: Path, text: str) -> None:
+    (workdir / "recorded.csv").write_text(text)
+    cfg = workdir / "replay.toml"
+    cfg.write_text('[market_data]\nprovider = "replay"\nreplay_path = "recorded.csv"\n')
+    before = snapshot(workdir)
+
+    result = invoke(["interval", "--config", str(cfg), "--db", str(workdir / "pt.duckdb")])
+
+    assert_bad_input(result, "replay", "recorded.csv")
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.parametrize(
     ("args", "names"),
     [
         (["interval", "--as-of", "yesterday"], ["--as-of", "yesterday"]),
