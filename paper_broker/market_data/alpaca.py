@@ -30,6 +30,8 @@ from paper_broker.market_data.timeframe import Timeframe
 KEY_ID_ENV = "APCA_API_KEY_ID"
 SECRET_ENV = "APCA_API_SECRET_KEY"
 _BATCH = 100  # symbols per request
+# A plan without SIP data is refused with 403 like a wrong key: name the setting as well.
+_SIP_HINT = 'set [market_data] alpaca_feed = "iex" if your plan lacks SIP data'
 
 
 def _rfc3339(ts: pd.Timestamp) -> str:
@@ -65,6 +67,7 @@ class AlpacaProvider:
             base_url,
             {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret},
             auth_env_vars=(KEY_ID_ENV, SECRET_ENV),
+            auth_hint=_SIP_HINT if feed == "sip" else "",
             timeout_seconds=timeout_seconds,
             max_retries=max_retries,
             transport=transport,

@@ -3,9 +3,10 @@
 Retries (up to `max_retries` after the first attempt) on connection errors and timeouts,
 429 (waiting `Retry-After` when given) and 5xx, with exponential backoff and jitter:
 attempt k waits `backoff_base * 2**k`, scaled by a random factor in [0.5, 1], capped at
-`backoff_max`. 401/403 raise `ProviderAuthError` naming the environment variables that hold
-the key (never the key); other 4xx raise `ProviderRequestError` at once; a 2xx body that is
-not JSON raises `MalformedResponse`.
+`backoff_max`. 401/403 raise `ProviderAuthError` with the vendor's reason, naming the
+environment variables that hold the key (never the key) and any setting to check; other
+4xx raise `ProviderRequestError` at once; a 2xx body that is not JSON raises
+`MalformedResponse`.
 
 The transport and the sleep function are constructor arguments: tests pass
 `httpx.MockTransport` or point `base_url` at a loopback fake, and a sleep that records.
@@ -41,6 +42,7 @@ class HttpSource:
         headers: Mapping[str, str],
         *,
         auth_env_vars: tuple[str, ...],
+        auth_hint: str = "",
         timeout_seconds: float = 10.0,
         max_retries: int = 3,
         transport: httpx.BaseTransport | None = None,
@@ -51,6 +53,10 @@ class HttpSource:
     ) -> None:
         self.provider = provider
         self.auth_env_vars = auth_env_vars
+        self.auth_hint = auth_hint
+        # what a refusal's text must never show: each header value, and its last word (the
+        # key inside "Bearer <key>")
+        self._secrets = {part for v in headers.values() for part in (v, *v.split()[-1:]) if part}
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -79,12 +85,7 @@ class HttpSource:
             else:
                 status = response.status_code
                 if status in (401, 403):
-                    names = " and ".join(self.auth_env_vars)
-                    raise ProviderAuthError(
-                        self.provider,
-                        f"HTTP {status}: the API key was refused; check {names}",
-                        self.auth_env_vars,
-                    )
+                    raise self._auth_error(response)
                 if status < 400:
                     return self._decode(response)
                 if status not in _RETRY_STATUS:
@@ -101,6 +102,34 @@ class HttpSource:
         raise ProviderUnavailable(
             self.provider, f"gave up after {attempts} attempt(s): {last_problem}", attempts
         )
+
+    def _auth_error(self, response: httpx.Response) -> ProviderAuthError:
+        """A 401/403 in one line: the vendor's own reason (a refused key and a plan without
+        the requested data both answer 403, and only the reason tells them apart), then the
+        variables and the setting to check. Never a key: header values are masked."""
+        names = " and ".join(self.auth_env_vars)
+        reason = self._vendor_reason(response) or "the API key was refused"
+        hint = f", or {self.auth_hint}" if self.auth_hint else ""
+        return ProviderAuthError(
+            self.provider,
+            f"HTTP {response.status_code}: {reason}; check {names}{hint}",
+            self.auth_env_vars,
+        )
+
+    def _vendor_reason(self, response: httpx.Response) -> str:
+        """`message` or `error` of a JSON error body (Polygon and Alpaca both use one of
+        them), on one line and at most 160 characters; empty when there is none."""
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        reason = (body.get("message") or body.get("error")) if isinstance(body, dict) else None
+        if not isinstance(reason, str):
+            return ""
+        text = " ".join(reason.split())[:160]
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _decode(self, response: httpx.Response) -> Any:
         try:

@@ -109,6 +109,23 @@ def test_forbidden_names_both_variables(fake: FakeAlpaca) -> None:
     assert KEY_ID_ENV in message and SECRET_ENV in message and "s3cr3t" not in message
 
 
+def test_a_plan_without_sip_names_the_feed_setting(fake: FakeAlpaca) -> None:
+    refusal = {"message": "subscription does not permit querying recent SIP data"}
+    fake.enqueue(FakeResponse(403, json=refusal))
+    provider = AlpacaProvider(
+        fake.base_url, feed="sip", env={KEY_ID_ENV: "test-key-id", SECRET_ENV: "test-secret"}
+    )
+
+    with pytest.raises(ProviderAuthError) as info:
+        provider.quotes(["AAPL"], AS_OF)
+    provider.close()
+
+    message = str(info.value)
+    assert "subscription does not permit querying recent SIP data" in message
+    assert "alpaca_feed" in message and KEY_ID_ENV in message
+    assert "test-secret" not in message and "test-key-id" not in message
+
+
 def test_missing_secret_is_named() -> None:
     with pytest.raises(ProviderAuthError, match=SECRET_ENV) as info:
         AlpacaProvider("http://127.0.0.1:9", env={KEY_ID_ENV: "id"})

@@ -137,6 +137,21 @@ def test_wrong_key_names_the_variable_not_the_key(fake: FakePolygon) -> None:
     assert len(fake.requests) == 1  # auth errors are not retried
 
 
+def test_a_refusal_gives_polygons_reason_without_the_key(fake: FakePolygon) -> None:
+    # Polygon answers 403 for a plan that lacks the data; a body echoing the key is masked
+    reason = f"You are not entitled to this data ({KEY}). Please upgrade your plan"
+    fake.enqueue(FakeResponse(403, json={"status": "NOT_AUTHORIZED", "message": reason}))
+    provider = make_provider(fake.base_url)
+
+    with pytest.raises(ProviderAuthError) as info:
+        provider.quotes(["AAPL"], AS_OF)
+    provider.close()
+
+    message = str(info.value)
+    assert "HTTP 403: You are not entitled to this data (***)" in message
+    assert KEY not in message and KEY_ENV in message
+
+
 def test_missing_key_fails_at_construction() -> None:
     with pytest.raises(ProviderAuthError, match=KEY_ENV):
         PolygonProvider("http://127.0.0.1:9", env={})
