@@ -1,7 +1,8 @@
 """The HTTP plumbing Polygon and Alpaca share: one client, retries, and error mapping.
 
 Retries (up to `max_retries` after the first attempt) on connection errors and timeouts,
-429 (waiting `Retry-After` when given) and 5xx, with exponential backoff and jitter:
+429 (waiting `Retry-After` when given; one longer than `backoff_max` fails at once rather
+than retrying early) and 5xx, with exponential backoff and jitter:
 attempt k waits `backoff_base * 2**k`, scaled by a random factor in [0.5, 1], capped at
 `backoff_max`. 401/403 raise `ProviderAuthError` with the vendor's reason, naming the
 environment variables that hold the key (never the key) and any setting to check; other
@@ -96,6 +97,14 @@ class HttpSource:
                     )
                 last_problem = f"HTTP {status}"
                 retry_after = self._retry_after(response)
+                if retry_after is not None and retry_after > self.backoff_max:
+                    # a retry before then is refused again and costs the interval its time
+                    raise ProviderUnavailable(
+                        self.provider,
+                        f"HTTP {status}: rate limited, retry after {retry_after:.0f} s "
+                        f"(longer than the {self.backoff_max:.0f} s this client waits)",
+                        attempt + 1,
+                    )
                 wait = self._backoff(attempt) if retry_after is None else retry_after
             if attempt + 1 < attempts:
                 self._sleep(wait)
@@ -146,7 +155,7 @@ class HttpSource:
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds from a `Retry-After` header (delta-seconds, or an HTTP date measured
-        against the response's own `Date`), capped at `backoff_max`; None when absent."""
+        against the response's own `Date`), at least 0; None when absent or unreadable."""
         value = response.headers.get("Retry-After")
         if value is None:
             return None
@@ -159,7 +168,7 @@ class HttpSource:
                 seconds = (until - sent).total_seconds()
             except (KeyError, TypeError, ValueError):
                 return None
-        return min(max(seconds, 0.0), self.backoff_max)
+        return max(seconds, 0.0)
 
     def close(self) -> None:
         self._client.close()

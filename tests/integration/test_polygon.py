@@ -82,6 +82,21 @@ def test_429_with_retry_after_then_success(fake: FakePolygon) -> None:
     assert len(quotes) == 1 and len(fake.requests) == 2
 
 
+def test_a_retry_after_longer_than_the_client_waits_is_not_retried_early(
+    fake: FakePolygon,
+) -> None:
+    fake.set_quote("AAPL", bid=1.0, ask=1.01, ts=AS_OF)
+    fake.enqueue(FakeResponse(429, json={"status": "ERROR"}, headers={"Retry-After": "120"}))
+    sleep = SleepRecorder()
+    provider = make_provider(fake.base_url, sleep)
+
+    with pytest.raises(ProviderUnavailable, match="retry after 120 s"):
+        provider.quotes(["AAPL"], AS_OF)
+    provider.close()
+
+    assert len(fake.requests) == 1 and sleep.waits == []
+
+
 def test_500s_back_off_exponentially_then_give_up(fake: FakePolygon) -> None:
     fake.enqueue(*[FakeResponse(500, json={"status": "ERROR"})] * 4)
     sleep = SleepRecorder()
