@@ -112,10 +112,12 @@ class AlpacaProvider:
         except (AttributeError, KeyError, TypeError) as exc:
             raise MalformedResponse(self.name, f"latest quote lacks {exc}") from None
         frame = pd.DataFrame(rows).assign(provider=self.name)
-        try:
-            frame["quote_ts"] = pd.to_datetime(frame["quote_ts"], utc=True, format="ISO8601")
-        except (ValueError, TypeError) as exc:
-            raise MalformedResponse(self.name, f"bad quote timestamp: {exc}") from None
+        # One symbol's unreadable or out-of-range `t` (Alpaca's zero time, 0001-01-01, is
+        # beyond pandas' range) is a bad value: NaT, which validation flags for that symbol
+        # alone, instead of failing the whole cross-section.
+        frame["quote_ts"] = pd.to_datetime(
+            frame["quote_ts"], utc=True, format="ISO8601", errors="coerce"
+        )
         return quote_frame(frame)
 
     def bars(

@@ -13,6 +13,7 @@ from paper_broker.market_data.errors import (
     ProviderAuthError,
     ProviderUnavailable,
 )
+from paper_broker.market_data.validation import validate_quotes
 from tests.fakes import FakeAlpaca, FakeResponse
 
 AS_OF = pd.Timestamp("2026-03-02 15:30:00", tz="UTC")
@@ -46,6 +47,19 @@ def test_latest_quotes_and_trades(fake: FakeAlpaca) -> None:
     first = fake.requests[0]
     assert first.query == {"symbols": "AAPL,MSFT,NOPE", "feed": "sip"}
     assert first.headers["apca-api-key-id"] == "test-key-id"
+
+
+def test_one_unreadable_quote_time_flags_that_symbol_only(fake: FakeAlpaca) -> None:
+    fake.set_quote("AAPL", bid=189.5, ask=189.52, ts=AS_OF, last=189.51)
+    fake.set_quote("MSFT", bid=400.0, ask=400.1, ts=AS_OF)
+    fake.latest_quotes["MSFT"]["t"] = "0001-01-01T00:00:00Z"  # Alpaca's zero time
+    provider = AlpacaProvider(fake.base_url, env=ENV)
+
+    quotes = provider.quotes(["AAPL", "MSFT"], AS_OF)
+    provider.close()
+
+    out = validate_quotes(quotes, ["AAPL", "MSFT"], AS_OF)
+    assert out["flag_reason"].tolist() == [None, "nan"]
 
 
 def test_bars_paginate_with_next_page_token(fake: FakeAlpaca) -> None:
