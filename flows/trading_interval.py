@@ -69,6 +69,8 @@ def trading_interval(
                 summary = persist(quote(run))
     except AccountBusy as exc:
         return interval.busy_summary(settings, when, exc)
+    finally:
+        provider.close()  # a served process runs many flows: release the HTTP client now
     if isinstance(run, dict):
         logger.info("interval %s: %s", when.isoformat(), run["status"])
         if run["status"] == interval.IntervalStatus.ALREADY_COMMITTED:

@@ -74,7 +74,19 @@ class HttpSource:
 
     def get_json(self, url: str, params: Mapping[str, str] | None = None) -> Any:
         """GET `url` (a path under the base URL, or an absolute URL such as a `next_url`) and
-        return the decoded JSON body. Raises a `MarketDataError` subclass on failure."""
+        return the decoded JSON body. Raises a `MarketDataError` subclass on failure.
+
+        An absolute URL must name the base URL's host: the client sends the key with every
+        request, and a link in a body is the vendor's word, not ours."""
+        target, base = httpx.URL(url), self._client.base_url
+        if target.is_absolute_url and (target.scheme, target.host, target.port) != (
+            base.scheme,
+            base.host,
+            base.port,
+        ):
+            raise MalformedResponse(
+                self.provider, f"a link points to {target.host}, not {base.host}; not followed"
+            )
         last_problem = ""
         attempts = self.max_retries + 1
         for attempt in range(attempts):

@@ -189,6 +189,24 @@ def test_aggregates_follow_next_url_and_are_end_labelled(fake: FakePolygon) -> N
         (AS_OF + pd.Timedelta(minutes=10)).value // 1_000_000))  # fmt: skip
 
 
+def test_a_next_url_to_another_host_is_not_followed_with_the_key() -> None:
+    hosts = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        return httpx.Response(
+            200, json={"results": [], "next_url": "https://elsewhere.test/v2/aggs/next"}
+        )
+
+    provider = make_provider("https://polygon.test", transport=httpx.MockTransport(handler))
+
+    with pytest.raises(MalformedResponse, match=r"elsewhere\.test"):
+        provider.bars(["AAPL"], AS_OF, AS_OF + pd.Timedelta(minutes=10), "1Min")
+    provider.close()
+
+    assert hosts == ["polygon.test"]
+
+
 def test_other_4xx_is_not_retried() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(400, json={"status": "ERROR", "error": "bad tickers"})
