@@ -605,11 +605,11 @@ def _warmup_bars(
         cursor = calendar.previous_interval(cursor)
         if cursor is not None:
             times.append(cursor)
-    if not times:
+    step = int(calendar.interval.total_seconds())
+    if not times or step % 60:  # no provider has bars shorter than a minute
         return None
     start = min(times)
-    step = int(calendar.interval.total_seconds())
-    timeframe = f"{step // 60}Min" if step % 60 == 0 and step < 3600 else "1Day"
+    timeframe = f"{step // 60}Min"
     try:
         bars = provider.bars(symbols, start, as_of - timedelta(microseconds=1), timeframe)
     except Exception as exc:  # warm-up is a convenience: the strategy can wait for history

@@ -78,7 +78,7 @@ class MarketDataSettings(_Section):
     provider: Provider = Provider.SIMULATED
     seed: int = 42
     calendar: str = "XNYS"
-    interval_seconds: int = Field(60, ge=1, le=86_400)
+    interval_seconds: int = Field(60, ge=1, le=1_800)
     history_bars: int = Field(100, ge=1, le=100_000)
     cache_seconds: float = Field(1.0, ge=0)
     staleness_seconds: float = Field(120.0, gt=0)
@@ -90,6 +90,16 @@ class MarketDataSettings(_Section):
     alpaca_feed: str = Field("iex", pattern=r"^(iex|sip)$")
     timeout_seconds: float = Field(10.0, gt=0)
     max_retries: int = Field(3, ge=0, le=20)
+
+    @field_validator("interval_seconds")
+    @classmethod
+    def _divides_half_hour(cls, value: int) -> int:
+        # The grid is anchored at midnight UTC; NYSE opens at :30 and closes on the hour, so
+        # only a step that divides 30 minutes starts an interval at every open and ends the
+        # last one at the close (3600 would floor 09:45 to 09:00, before the open).
+        if 1_800 % value:
+            raise ValueError("must divide 1800 (30 minutes), e.g. 60, 300, 900 or 1800")
+        return value
 
 
 class StrategySettings(_Section):

@@ -40,6 +40,9 @@ def test_db_option_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         ("[broker]\nno_such_key = 1\n", "broker.no_such_key"),
         ("[account]\ninitial_cash = inf\n", "account.initial_cash"),
         ("[risk]\nmax_order_notional = nan\n", "risk.max_order_notional"),
+        # intervals that do not divide 30 minutes miss the :30 open or the close
+        ("[market_data]\ninterval_seconds = 3600\n", "market_data.interval_seconds"),
+        ("[market_data]\ninterval_seconds = 7\n", "market_data.interval_seconds"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, text: str, key: str) -> None:
