@@ -123,9 +123,13 @@ def bar_prices(
     Market orders fill at the open. A buy limit fills at the open if the open is at or below
     the limit (a gap through it), else at the limit if the low reached it. A buy stop
     triggers at the open if the open is at or above the stop, else at the stop if the high
-    reached it, and fills there; a stop-limit fills at that trigger price only when it is
-    within the limit, otherwise it rests as a limit order. Sells mirror this: the arithmetic
-    runs on negated prices, so a sell's "high" is -low and its "low" is -high.
+    reached it, and fills there. A stop-limit that triggers at the open (a gap through the
+    stop) is a limit order from the bar's first price on, so it fills like one on the rest
+    of the bar: at the open when that is within the limit, else at the limit if the low
+    reached it. One that triggers intrabar fills at the stop when the stop is within the
+    limit; otherwise it rests as a limit order, because the bar does not tell whether the
+    price came back to the limit after the stop or only before it. Sells mirror this: the
+    arithmetic runs on negated prices, so a sell's "high" is -low and its "low" is -high.
     """
     buy = sign > 0
     o = sign * open_
@@ -138,9 +142,12 @@ def bar_prices(
         lim_fills = (o <= lim) | (lo <= lim)
         lim_price = np.where(o <= lim, o, lim)
         # stop side: trigger at open on a gap, else at the stop if the high got there
-        stop_hit = (o >= stp) | (h >= stp)
-        trig_price = np.where(o >= stp, o, stp)
-        trig_within = trig_price <= lim
+        gap_trigger = o >= stp
+        stop_hit = gap_trigger | (h >= stp)
+        trig_price = np.where(gap_trigger, o, stp)
+        # after a gap trigger the whole bar follows it; intrabar only the stop price is sure
+        trig_fills = np.where(gap_trigger, lim_fills, stp <= lim)
+        trig_fill_price = np.where(gap_trigger, lim_price, stp)
     is_market = code == MARKET
     is_limit = code == LIMIT
     is_stop = code == STOP
@@ -151,7 +158,7 @@ def bar_prices(
         | (is_limit & lim_fills)
         | (is_stop & (triggered | new_trigger))
         | (is_stop_limit & triggered & lim_fills)
-        | (is_stop_limit & new_trigger & trig_within)
+        | (is_stop_limit & new_trigger & trig_fills)
     )
     price = np.where(
         is_market | (is_stop & triggered),
@@ -159,7 +166,7 @@ def bar_prices(
         np.where(
             is_limit | (is_stop_limit & triggered),
             lim_price,
-            trig_price,
+            np.where(is_stop_limit, trig_fill_price, trig_price),
         ),
     )
     fills &= np.isfinite(price)

@@ -216,6 +216,18 @@ def test_close_model_fills_at_close() -> None:
         # buy stop-limit stop 101 limit 101.5: trades through 101 -> fills at the stop
         ({"order_type": "stop_limit", "stop": 101.0, "limit": 101.5},
          {"open": 100.0, "high": 102, "low": 99.5}, 101.0),
+        # buy stop-limit stop 101 limit 101.5: gap to 102 triggers at the open, then the bar
+        # falls to 101.2, through the limit after the trigger -> fills at the limit
+        ({"order_type": "stop_limit", "stop": 101.0, "limit": 101.5},
+         {"open": 102.0, "high": 103, "low": 101.2}, 101.5),
+        # sell stop-limit stop 99 limit 98.5: gap down to 98 triggers, the bar rises to 98.9
+        # -> fills at the limit
+        ({"side": "sell", "order_type": "stop_limit", "stop": 99.0, "limit": 98.5},
+         {"open": 98.0, "high": 98.9, "low": 97.0}, 98.5),
+        # buy stop-limit stop 101 limit 100.5 (below the stop): triggered intrabar at 101; the
+        # low of 100 may have come before the trigger -> rests
+        ({"order_type": "stop_limit", "stop": 101.0, "limit": 100.5},
+         {"open": 100.8, "high": 101.5, "low": 100.0}, None),
     ],
 )  # fmt: skip
 def test_bar_limits_and_stops_use_high_low_honestly(
