@@ -84,9 +84,12 @@ class Changes:
 class _Reservations:
     """Buying power left for new orders, walking open orders then new ones in creation order.
 
-    Each order reserves (the part of it that grows |position|) x reference price + its
-    estimated commission; the part that reduces a position reserves nothing. Projected
-    positions include every open order, so two buys cannot spend the same cash."""
+    Each order reserves the growth of |position| it causes x reference price + its
+    estimated commission: buying power is equity x multiplier - gross exposure, so what
+    counts is the gross exposure after the order. A reducing order reserves nothing, and
+    neither does one that flips a position to a smaller one on the other side (long 100 ->
+    short 50 leaves less exposure than it found). Projected positions include every open
+    order, so two buys cannot spend the same cash."""
 
     __slots__ = ("available", "long_after_sells", "projected")
 
@@ -97,8 +100,7 @@ class _Reservations:
 
     def cost(self, i: int, held: float, sign: int, qty: float, ref: float) -> float:
         p = self.projected.get(i, held)
-        reducible = max(0.0, -p) if sign > 0 else max(0.0, p)
-        grow = max(0.0, qty - reducible)
+        grow = max(0.0, abs(p + sign * qty) - abs(p))
         return grow * ref
 
     def take(self, i: int, held: float, sign: int, qty: float, amount: float) -> None:
@@ -267,8 +269,7 @@ class PaperBroker:
             if not self.config.allow_short and bool(np.any(~buy & (b.qty > held + QTY_EPS))):
                 return None
         # the same arithmetic as _Reservations.cost, element by element
-        reducible = np.where(buy, np.maximum(0.0, -held), np.maximum(0.0, held))
-        cost = np.maximum(0.0, b.qty - reducible) * b.refs
+        cost = np.maximum(0.0, np.abs(held + b.sign * b.qty) - np.abs(held)) * b.refs
         need = np.where(cost > 0, cost + b.est_comm, cost)
         total = float(need.sum())
         # accepting one by one subtracts each need from the buying power; the margin covers

@@ -72,3 +72,38 @@ def test_portfolio_view_matches_account() -> None:
     assert view.avg_cost == {"A": 100.0}
     assert view.equity == pytest.approx(broker.account().equity)
     assert view.open_order_count == 1
+
+
+@pytest.mark.parametrize("batch", [1, 2], ids=["array_path", "one_by_one_path"])
+def test_a_flip_to_a_smaller_position_needs_no_buying_power(batch: int) -> None:
+    # fully invested: 10000 cash bought 100 A at 100, buying power 0
+    broker = make_broker(10_000, frictionless(allow_short=True), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 100)], at(0))
+    broker.process_quotes(make_quotes(["A"], spread_bps=0), at(0))
+    assert broker.account().buying_power == pytest.approx(0.0)
+
+    # sell 150: long 100 -> short 50; gross exposure falls from 10000 to 5000
+    # (an invalid second intent sends the batch through the one-by-one checks)
+    intents = [make_intent("A", "sell", 150), make_intent("B", "buy", 0)][:batch]
+    result = broker.submit(intents, at(1))
+    assert [o.quantity for o in result.orders] == [150.0]
+    broker.process_quotes(make_quotes(["A"], spread_bps=0, ts=at(1)), at(1))
+
+    acct = broker.account()
+    assert broker.positions()[0].quantity == -50.0
+    # cash 0 + 15000, equity 15000 - 5000, buying power 10000 - 5000
+    assert acct.cash == pytest.approx(15_000)
+    assert acct.equity == pytest.approx(10_000)
+    assert acct.buying_power == pytest.approx(5_000)
+
+
+def test_a_flip_to_a_larger_position_needs_buying_power_for_the_growth() -> None:
+    broker = make_broker(10_000, frictionless(allow_short=True), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 100)], at(0))
+    broker.process_quotes(make_quotes(["A"], spread_bps=0), at(0))
+
+    # long 100 -> short 101: |position| grows by 1 share, 100.00 of gross exposure
+    result = broker.submit([make_intent("A", "sell", 201)], at(1))
+
+    assert [r.reason for r in result.rejections] == [RejectReason.INSUFFICIENT_BUYING_POWER]
+    assert result.rejections[0].detail == "needs 100.00, buying power 0.00"
