@@ -406,7 +406,10 @@ class PaperBroker:
     ) -> Order | Rejection:
         """Amend an open order in place (same order_id and queue position). The quantity is
         the new total and must exceed what has filled; prices must suit the order type. An
-        amendment that would need more buying power than is left is rejected."""
+        amendment that would need more buying power than is left is rejected: the order's
+        reservation is counted as `submit` counts it (the growth of |position| after the
+        open orders ahead of it), so a sell that would open or deepen a short is held to
+        the same buying power as a new sell of that size."""
         order = self._open.get(order_id)
         if order is None:
             return self._not_open(order_id)
@@ -443,11 +446,14 @@ class PaperBroker:
         if stop_price is not None:
             amended.stop_price = stop_price
         i = self._ledger.index[sym]
-        old = _order_ref(order, self._ledger.marks[i]) * order.remaining
-        new = _order_ref(amended, self._ledger.marks[i]) * amended.remaining
+        mark = self._ledger.marks[i]
         held = float(self._ledger.qty[i])
-        grows = (held >= 0) if order.side is Side.BUY else (held <= 0)
-        if grows and new > old:
+        res = self._reservations(ahead_of=order_id)
+        sign = order.side.sign
+        old = res.cost(i, held, sign, order.remaining, _ref_or_zero(order, mark))
+        new = res.cost(i, held, sign, amended.remaining, _ref_or_zero(amended, mark))
+        if new > old:
+            # buying power with the order as it stands, counting the orders behind it
             available = self._buying_power()
             if new - old > available + 1e-9:
                 return Rejection(
@@ -726,16 +732,19 @@ class PaperBroker:
         value = q * m
         return self._ledger.cash + float(value.sum()), float(np.abs(value).sum())
 
-    def _reservations(self) -> _Reservations:
+    def _reservations(self, ahead_of: str | None = None) -> _Reservations:
+        """What the open orders reserve, in priority order; with `ahead_of`, only the orders
+        ahead of that one (what it finds when its own reservation is worked out)."""
         equity, gross = self._equity_gross()
         res = _Reservations(equity * self.config.margin_multiplier - gross)
         led = self._ledger
         for o in self._open.values():
+            if o.order_id == ahead_of:
+                break
             i = led.index[o.symbol]
             held = float(led.qty[i])
-            ref = _order_ref(o, led.marks[i])
             sign = o.side.sign
-            amount = res.cost(i, held, sign, o.remaining, 0.0 if math.isnan(ref) else ref)
+            amount = res.cost(i, held, sign, o.remaining, _ref_or_zero(o, led.marks[i]))
             res.take(i, held, sign, o.remaining, amount)
         return res
 
@@ -1110,6 +1119,12 @@ def _order_ref(order: Order, mark: float) -> float:
     if order.stop_price is not None:
         return order.stop_price
     return float(mark)
+
+
+def _ref_or_zero(order: Order, mark: float) -> float:
+    """The order's reference price for buying power; 0 where no price is known."""
+    ref = _order_ref(order, mark)
+    return 0.0 if math.isnan(ref) else ref
 
 
 def _static_problem(it: OrderIntent) -> tuple[RejectReason, str] | None:

@@ -8,7 +8,7 @@ from paper_broker.enums import OrderStatus, RejectReason
 from paper_broker.errors import IllegalTransition
 from paper_broker.lifecycle import TRANSITIONS, transition
 from paper_broker.records import Order, Rejection
-from tests.factories import at, make_broker, make_intent, make_quotes
+from tests.factories import at, frictionless, make_broker, make_intent, make_quotes
 
 
 def test_terminal_statuses_refuse_every_move() -> None:
@@ -153,3 +153,33 @@ def test_partially_filled_order_can_be_canceled() -> None:
     broker.cancel(order.order_id, at(1))
 
     assert (order.status, order.filled_quantity) == ("canceled", 100.0)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "needs"),
+    [
+        # long 50 -> short 70: |position| grows by 20 at the limit 120, 2400 of 5000
+        (120.0, None),
+        # long 50 -> short 100: grows by 50, 6000
+        (150.0, "amendment needs 6000.00 more, buying power 5000.00"),
+    ],
+)
+def test_replacing_a_sell_into_a_short_needs_buying_power(
+    quantity: float, needs: str | None
+) -> None:
+    broker = make_broker(10_000, frictionless(allow_short=True), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 50)], at(0))
+    broker.process_quotes(make_quotes(["A"], spread_bps=0), at(0))
+    [order] = broker.submit([make_intent("A", "sell", 10, "limit", limit=120.0)], at(1)).orders
+    assert broker.account().buying_power == pytest.approx(5_000)
+
+    result = broker.replace(order.order_id, at(1), quantity=quantity)
+
+    if needs is None:
+        assert isinstance(result, Order) and result.quantity == quantity
+        assert broker.account().buying_power == pytest.approx(5_000 - 20 * 120.0)
+    else:
+        assert isinstance(result, Rejection)
+        assert result.reason is RejectReason.INSUFFICIENT_BUYING_POWER
+        assert result.detail == needs
+        assert order.quantity == 10
