@@ -485,15 +485,25 @@ class PaperBroker:
         """Cancel the open orders a trading state forbids to fill: all of them when HALTED,
         under REDUCING those that would not shrink their position (same side as it, or
         more than it holds). A kill switch must stop resting orders too, not only new ones:
-        a limit order placed before the halt would otherwise still add exposure."""
+        a limit order placed before the halt would otherwise still add exposure.
+
+        Under REDUCING the orders of a symbol are taken in priority order and share what it
+        holds: two sells of 60 against a long of 100 would together go short 20, so the
+        first stays and the second is canceled."""
         if state is TradingState.ACTIVE:
             return []
         led = self._ledger
         canceled = []
+        # symbol index -> shares that kept orders may still take off the position
+        left: dict[int, float] = {}
         for o in list(self._open.values()):
-            held = float(led.qty[led.index_of(o.symbol)])
+            i = led.index_of(o.symbol)
+            held = float(led.qty[i])
+            room = left.get(i, abs(held))
             sign = 1.0 if o.side is Side.BUY else -1.0
-            shrinks = sign * held < 0 and o.remaining <= abs(held) + QTY_EPS
+            shrinks = sign * held < 0 and o.remaining <= room + QTY_EPS
+            if shrinks:
+                left[i] = room - o.remaining
             if state is TradingState.HALTED or not shrinks:
                 transition(o, _S.CANCELED, now)
                 self._close(o)

@@ -145,3 +145,20 @@ def test_a_trading_state_cancels_the_resting_orders_it_forbids(
     assert still_open == {ids[name] for name in left}
     assert {o.order_id for o in canceled} == set(ids.values()) - still_open
     assert all(o.status is OrderStatus.CANCELED for o in canceled)
+
+
+def test_reducing_keeps_resting_reductions_only_up_to_the_position() -> None:
+    # long 100 A; three resting sells of 60, 30 and 20 in that priority
+    broker = make_broker(config=frictionless(allow_short=True), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 100)], at(0))
+    broker.process_quotes(make_quotes(["A"], spread_bps=0), at(0))
+    sells = [make_intent("A", "sell", q, "limit", "gtc", limit=110.0) for q in (60, 30, 20)]
+    first, second, third = broker.submit(sells, at(1)).orders
+
+    canceled = broker.cancel_for_state(TradingState.REDUCING, at(2))
+
+    # 60 + 30 = 90 of the 100 held stay; 20 more would go short 10
+    assert [o.order_id for o in canceled] == [third.order_id]
+    assert [o.order_id for o in broker.open_orders()] == [first.order_id, second.order_id]
+    broker.process_quotes(make_quotes(["A"], mid=111.0, spread_bps=0, ts=at(3)), at(3))
+    assert [p.quantity for p in broker.positions()] == [10.0]
