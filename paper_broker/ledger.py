@@ -3,9 +3,13 @@
 Positions use weighted-average cost: an increase re-averages the cost; a reduction books
 realized P&L = closed quantity x (price - avg cost) x sign(position) and keeps the cost; a
 fill larger than the position closes it (booking P&L) and opens the rest at the fill price;
-a position at zero has no cost. Cash changes by -signed quantity x price - commission per
-fill, so the ledger reconciles to: cash = initial cash + sum of fill cash flows, and
-equity - initial cash = realized + unrealized P&L - commissions.
+a position at zero has no cost and no realized P&L: a symbol's realized P&L is that of
+its current position (booked since it was last flat), while the account's total keeps
+every close. A flat symbol has nothing in a snapshot, so keeping its P&L would make a
+restored broker report a reopened position differently from one that never stopped.
+Cash changes by -signed quantity x price - commission per fill, so the ledger reconciles
+to: cash = initial cash + sum of fill cash flows, and equity - initial cash = realized +
+unrealized P&L - commissions.
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ class Ledger:
         flat = np.abs(new) < QTY_EPS
         self.qty[idx] = np.where(flat, 0.0, new)
         self.cost[idx] = np.where(flat, 0.0, avg)
-        self.realized[idx] += pnl
+        self.realized[idx] = np.where(flat, 0.0, self.realized[idx] + pnl)
         self.realized_total += float(pnl.sum())
         marks = self.marks[idx]
         # a symbol first seen in a fill is marked at that fill until a quote arrives

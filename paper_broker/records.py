@@ -94,6 +94,7 @@ class PositionRecord:
     symbol: str
     quantity: float  # signed: short < 0
     avg_cost: float
+    # booked since the symbol was last flat (the account's realized P&L keeps every close)
     realized_pnl: float
     market_price: float
 

@@ -6,7 +6,8 @@ Invariants checked after every step:
 - equity - initial cash = realized P&L + unrealized P&L - commissions (to 1e-6);
 - no order's filled quantity exceeds its quantity, and every observed status change is in
   the transition table;
-- snapshot -> restore -> continue gives the same fills as never stopping.
+- snapshot -> restore -> continue gives the same fills, account and positions as never
+  stopping.
 """
 
 from __future__ import annotations
@@ -114,3 +115,4 @@ def test_restore_and_continue_gives_the_same_fills(steps: list, split: int) -> N
 
     assert got == expected
     assert resumed.account() == straight.account()
+    assert resumed.positions() == straight.positions()

@@ -79,3 +79,17 @@ def test_unrealized_marked_at_mid_or_last() -> None:
         results[source] = broker.account().unrealized_pnl
 
     assert results == pytest.approx({MarkSource.MID: 50.0, MarkSource.LAST: 40.0})
+
+
+def test_a_reopened_position_reports_its_own_pnl_before_and_after_a_restore() -> None:
+    broker = make_broker()
+    _trade(broker, "buy", 100, 100.0, 0)
+    _trade(broker, "sell", 100, 110.0, 1)  # flat: +1000 for the account
+    restored = PaperBroker.from_state(broker.snapshot(), broker.config)
+    for b in (broker, restored):
+        _trade(b, "buy", 10, 110.0, 2)
+        _trade(b, "sell", 5, 120.0, 3)  # 5 x (120 - 110) = 50
+
+    # the position booked 50; the account keeps both closes
+    assert _position(broker) == _position(restored) == pytest.approx((5, 110.0, 50.0))
+    assert broker.account().realized_pnl == restored.account().realized_pnl == 1050.0
