@@ -719,6 +719,10 @@ class PaperBroker:
         q, _, c = led.valuation()
         held = np.flatnonzero(q != 0).tolist()
         syms = led.symbols
+        pending: tuple[dict[str, float], dict[str, float]] = ({}, {})
+        for o in self._open.values():
+            side = pending[0] if o.side is Side.BUY else pending[1]
+            side[o.symbol] = side.get(o.symbol, 0.0) + o.remaining
         return PortfolioView(
             cash=acct.cash,
             equity=acct.equity,
@@ -729,6 +733,8 @@ class PaperBroker:
             avg_cost={syms[i]: float(c[i]) for i in held},
             marks=self._finite_marks(),
             open_order_count=len(self._open),
+            pending_buy=pending[0],
+            pending_sell=pending[1],
         )
 
     # -------------------------------------------------------------- internals

@@ -134,3 +134,7 @@ class PortfolioView:
     avg_cost: dict[str, float] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     open_order_count: int = 0
+    # shares the open orders may still buy / sell, by symbol (both >= 0): RiskGuard counts
+    # them as if they filled, so a new order cannot pass a limit that a resting one uses up
+    pending_buy: dict[str, float] = field(default_factory=dict)
+    pending_sell: dict[str, float] = field(default_factory=dict)

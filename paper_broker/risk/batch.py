@@ -10,14 +10,14 @@ these same arrays, so both entry points decide alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from paper_broker.enums import OrderType, RejectReason
-from paper_broker.records import OrderIntent
+from paper_broker.enums import OrderType, RejectReason, Side
+from paper_broker.records import Order, OrderIntent
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -121,6 +121,8 @@ class PortfolioArrays:
     positions: signed shares (0 where flat). marks: the price exposure is valued at (NaN
     where there is none: the order's own price stands in). equity, buying_power,
     gross_exposure, net_exposure: account currency, as `PortfolioView` defines them.
+    pending_buy, pending_sell: shares the open orders may still buy / sell (>= 0; None
+    when there are no open orders).
     """
 
     positions: FloatArray
@@ -130,6 +132,22 @@ class PortfolioArrays:
     gross_exposure: float
     net_exposure: float
     open_order_count: int = 0
+    pending_buy: FloatArray | None = None
+    pending_sell: FloatArray | None = None
+
+    @staticmethod
+    def pending(
+        orders: Iterable[Order], index: Mapping[str, int], n: int
+    ) -> tuple[FloatArray, FloatArray] | tuple[None, None]:
+        """Remaining shares of `orders` (open `Order`s) by side, over a universe of `n`
+        symbols numbered by `index`; (None, None) when there are none."""
+        buy, sell = np.zeros(n), np.zeros(n)
+        for o in orders:
+            side = buy if o.side is Side.BUY else sell
+            side[index[o.symbol]] += o.remaining
+        if not (buy.any() or sell.any()):
+            return None, None
+        return buy, sell
 
 
 @dataclass(frozen=True, slots=True)

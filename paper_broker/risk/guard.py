@@ -21,6 +21,13 @@ then, in batch order, against the account as changed by the intents approved so 
 15. gross added by the batch > buying power -> INSUFFICIENT_BUYING_POWER.
 A limit is breached only when exceeded: a value equal to its limit passes.
 
+Resting orders count as if they filled: a limit order placed earlier may fill in the same
+interval as a new one, and both together must stay within the limits. Rules 8 and 9 judge
+an order from the position its symbol reaches when the open orders on the order's side
+fill; rules 12-14 from the worst the open orders could make the position, the gross and
+the net exposure (each symbol's buys all filling or its sells all filling, whichever is
+larger). Without open orders these are the account's own figures.
+
 Prices: a limit order is valued at its limit price; a market or stop order at the ask for a
 buy and the bid for a sell (the mid or last when a side is missing). Exposure before the
 order is valued at the portfolio's marks. Buying power is min(portfolio.buying_power,
@@ -36,6 +43,7 @@ Portfolio guards (`evaluate_portfolio`) trip when the loss reaches its limit (>=
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -132,13 +140,17 @@ class RiskGuard:
         """Approve or reject each intent (see the module docstring for the rules and their
         order). Approved intents keep their order; every rejection has a matching event.
 
-        The records are turned into arrays over the batch's own symbols and decided by
-        `check_arrays`, so both entry points give the same answer."""
+        The records are turned into arrays over the batch's symbols and those of the open
+        orders, and decided by `check_arrays`, so both entry points give the same answer."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         if len(intents) == 0:
             return RiskDecision()
-        universe = list(dict.fromkeys(i.symbol for i in intents))
+        # the batch's symbols, then those of open orders (they count towards the exposures)
+        universe = list(
+            dict.fromkeys([*(i.symbol for i in intents), *portfolio.pending_buy,
+                           *portfolio.pending_sell])
+        )  # fmt: skip
         index = {s: k for k, s in enumerate(universe)}
         held, marks = portfolio.positions, portfolio.marks
         account = PortfolioArrays(
@@ -150,6 +162,13 @@ class RiskGuard:
             net_exposure=portfolio.net_exposure,
             open_order_count=portfolio.open_order_count,
         )
+        if portfolio.pending_buy or portfolio.pending_sell:
+            buys, sells = portfolio.pending_buy, portfolio.pending_sell
+            account = dataclasses.replace(
+                account,
+                pending_buy=np.array([buys.get(s, 0.0) for s in universe]),
+                pending_sell=np.array([sells.get(s, 0.0) for s in universe]),
+            )
         bid, ask, last = quote_columns(quotes, universe)
         verdict = self.check_arrays(
             IntentArrays.of(intents, index), bid, ask, last, account, state,
@@ -258,23 +277,43 @@ class RiskGuard:
         start_mark = portfolio.marks[batch.symbol].tolist()
         # symbol index -> (position, mark) after the approved intents so far
         moved: dict[int, tuple[float, float]] = {}
-        gross0 = gross = float(portfolio.gross_exposure)
-        net = float(portfolio.net_exposure)
         buying_power = min(
-            portfolio.buying_power, portfolio.equity * cfg.margin_multiplier - gross0
+            portfolio.buying_power,
+            portfolio.equity * cfg.margin_multiplier - float(portfolio.gross_exposure),
         )
+        # open orders: shares they may still buy / sell per intent's symbol, and what they
+        # add at worst to the gross exposure and to the net exposure either way
+        pend_buy = pend_sell = [0.0] * len(sym_of)
+        extra_gross = net_up = net_down = 0.0
+        if portfolio.pending_buy is not None and portfolio.pending_sell is not None:
+            buys, sells, qty = portfolio.pending_buy, portfolio.pending_sell, portfolio.positions
+            pend_buy, pend_sell = buys[batch.symbol].tolist(), sells[batch.symbol].tolist()
+            worst = np.maximum(np.abs(qty + buys), np.abs(qty - sells)) - np.abs(qty)
+            extra_gross = float(np.nansum(worst * portfolio.marks))
+            net_up = float(np.nansum(buys * portfolio.marks))
+            net_down = float(np.nansum(sells * portfolio.marks))
+        gross0 = gross = float(portfolio.gross_exposure) + extra_gross
+        net = float(portfolio.net_exposure)
+        worst_net = max(abs(net + net_up), abs(net - net_down))
         gated = state is TradingState.HALTED or state is TradingState.REDUCING
         gate = rb.HALTED if state is TradingState.HALTED else rb.REDUCING
         n_open = portfolio.open_order_count + 1
         n_interval = orders_this_interval + 1
         for k in rows:
-            i, px = sym_of[k], px_of[k]
-            before, mark_px = moved.get(i) or (start_qty[k], start_mark[k])
+            i, px, pb, ps = sym_of[k], px_of[k], pend_buy[k], pend_sell[k]
+            held, mark_px = moved.get(i) or (start_qty[k], start_mark[k])
             if mark_px != mark_px:  # no mark: the exposure is valued at the order's price
                 mark_px = px
+            moved_to = held + signed[k]
+            # the position from which the order acts: the open orders on its side filled
+            before = held + (pb if signed[k] > 0 else -ps)
             after = before + signed[k]
-            gross_after = gross - abs(before) * mark_px + abs(after) * px
-            net_after = net - before * mark_px + after * px
+            # the largest the position can get with the open orders: all buys or all sells
+            size = max(abs(held + pb), abs(held - ps))
+            size_after = max(abs(moved_to + pb), abs(moved_to - ps))
+            gross_after = gross - size * mark_px + size_after * px
+            net_after = net - held * mark_px + moved_to * px
+            worst_net_after = max(abs(net_after + net_up), abs(net_after - net_down))
             why, val, lim = -1, math.nan, math.nan
             if gated and not (abs(after) < abs(before) - _QTY_EPS and before * after >= 0):
                 why = gate
@@ -284,19 +323,19 @@ class RiskGuard:
                 why, val, lim = rb.OPEN_ORDERS, n_open, cfg.max_open_orders
             elif n_interval > cfg.max_orders_per_interval:
                 why, val, lim = rb.PER_INTERVAL, n_interval, cfg.max_orders_per_interval
-            elif abs(after) > abs(before) and abs(after) * px > cfg.max_position_notional:
-                why, val, lim = rb.POSITION, abs(after) * px, cfg.max_position_notional
+            elif size_after > size and size_after * px > cfg.max_position_notional:
+                why, val, lim = rb.POSITION, size_after * px, cfg.max_position_notional
             elif gross_after > gross and gross_after > cfg.max_gross_exposure:
                 why, val, lim = rb.GROSS, gross_after, cfg.max_gross_exposure
-            elif abs(net_after) > abs(net) and abs(net_after) > cfg.max_net_exposure:
-                why, val, lim = rb.NET, abs(net_after), cfg.max_net_exposure
+            elif worst_net_after > worst_net and worst_net_after > cfg.max_net_exposure:
+                why, val, lim = rb.NET, worst_net_after, cfg.max_net_exposure
             elif gross_after > gross and gross_after - gross0 > buying_power:
                 why, val, lim = rb.BUYING_POWER, gross_after - gross0, buying_power
             if why >= 0:
                 code[k], value[k], limit[k] = why, val, lim
                 continue
-            moved[i] = (after, px)
-            gross, net = gross_after, net_after
+            moved[i] = (moved_to, px)
+            gross, net, worst_net = gross_after, net_after, worst_net_after
             n_open += 1
             n_interval += 1
 

@@ -173,7 +173,7 @@ def run_backtest(
                 if guard is not None:
                     verdict = guard.check_arrays(
                         IntentArrays.of(intents, index), cl[t], cl[t], cl[t],
-                        _portfolio(broker, book.qty, last[t]), TradingState.ACTIVE,
+                        _portfolio(broker, book.qty, last[t], index), TradingState.ACTIVE,
                         universe=panel.symbols,
                     )  # fmt: skip
                     if verdict.n_rejected:
@@ -315,12 +315,16 @@ def _last_finite(close: np.ndarray) -> np.ndarray:
     return pd.DataFrame(close).ffill().to_numpy()
 
 
-def _portfolio(broker: PaperBroker, qty: np.ndarray, marks: np.ndarray) -> PortfolioArrays:
+def _portfolio(
+    broker: PaperBroker, qty: np.ndarray, marks: np.ndarray, index: dict[str, int]
+) -> PortfolioArrays:
     """The account the RiskGuard sees, as arrays over the panel's symbols: the broker's own
     totals (equity, buying power, exposures at its marks) with the fill book's positions
     and the last closes, which are what the broker holds and marks (the book flattens dust
     as the ledger does; the broker marks each bar's finite closes)."""
     acct = broker.account()
+    orders = broker.open_orders()
+    pending_buy, pending_sell = PortfolioArrays.pending(orders, index, len(qty))
     return PortfolioArrays(
         positions=qty,
         marks=marks,
@@ -328,5 +332,7 @@ def _portfolio(broker: PaperBroker, qty: np.ndarray, marks: np.ndarray) -> Portf
         buying_power=acct.buying_power,
         gross_exposure=acct.gross_exposure,
         net_exposure=acct.net_exposure,
-        open_order_count=len(broker.open_orders()),
+        open_order_count=len(orders),
+        pending_buy=pending_buy,
+        pending_sell=pending_sell,
     )

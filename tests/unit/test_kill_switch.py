@@ -162,3 +162,23 @@ def test_reducing_keeps_resting_reductions_only_up_to_the_position() -> None:
     assert [o.order_id for o in broker.open_orders()] == [first.order_id, second.order_id]
     broker.process_quotes(make_quotes(["A"], mid=111.0, spread_bps=0, ts=at(3)), at(3))
     assert [p.quantity for p in broker.positions()] == [10.0]
+
+
+def test_reducing_refuses_a_new_order_that_goes_past_flat_with_a_resting_one() -> None:
+    # long 100 A with a resting sell of 60: a new sell of 60 would leave the account short
+    broker = make_broker(config=frictionless(allow_short=True), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 100)], at(0))
+    broker.process_quotes(make_quotes(["A"], spread_bps=0), at(0))
+    broker.submit([make_intent("A", "sell", 60, "limit", "gtc", limit=110.0)], at(1))
+    guard = RiskGuard(RiskConfig(allow_short=True))
+    quotes = make_quotes(["A"], spread_bps=0, ts=at(2))
+
+    too_far = guard.check([make_intent("A", "sell", 60)], broker.portfolio_view(), quotes, R,
+                          now=at(2))  # fmt: skip
+    within = guard.check([make_intent("A", "sell", 40)], broker.portfolio_view(), quotes, R,
+                         now=at(2))  # fmt: skip
+
+    assert [r.detail for r in too_far.rejections] == [
+        "TRADING_REDUCING: reducing allows only orders that reduce a position"
+    ]
+    assert len(within.approved) == 1

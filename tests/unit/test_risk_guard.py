@@ -250,6 +250,65 @@ def test_reducing_refuses_a_flip_through_zero():
     assert reasons(decision) == [RejectReason.TRADING_REDUCING]
 
 
+def resting(pv: PortfolioView, buys: dict | None = None, sells: dict | None = None):
+    """`pv` with open orders that may still buy / sell these shares."""
+    n = len(buys or {}) + len(sells or {})
+    return replace(pv, pending_buy=buys or {}, pending_sell=sells or {}, open_order_count=n)
+
+
+@pytest.mark.parametrize(("qty", "passes"), [(40, True), (41, False)])
+def test_reducing_counts_resting_sells_against_the_position(qty, passes):
+    # long 100 with a resting sell of 60: a new sell of more than 40 would go short
+    pv = resting(portfolio(AAA=100), sells={"AAA": 60})
+
+    decision = check(config(), [sell("AAA", qty)], pv, state=TradingState.REDUCING)
+
+    assert reasons(decision) == ([] if passes else [RejectReason.TRADING_REDUCING])
+
+
+def test_no_shorting_counts_resting_sells():
+    pv = resting(portfolio(AAA=100), sells={"AAA": 60})
+
+    decision = check(config(allow_short=False), [sell("AAA", 40), sell("AAA", 1)], pv)
+
+    assert [r.detail for r in decision.rejections] == ["SHORT_SELLING_NOT_ALLOWED: -1.00 > 0.00"]
+
+
+@pytest.mark.parametrize(("delta", "passes"), AT_UNDER_OVER)
+def test_position_limit_counts_resting_orders_on_the_side_that_grows(delta, passes):
+    # resting buy of 150 at 100: 15,000 of the 20,000 is spoken for
+    pv = resting(portfolio(), buys={"AAA": 150})
+
+    decision = check(config(max_position_notional=20_000), [buy("AAA", 50 + delta)], pv)
+
+    assert reasons(decision) == ([] if passes else [RejectReason.POSITION_NOTIONAL_EXCEEDS_MAX])
+
+
+def test_position_limit_takes_the_larger_side_of_the_resting_orders():
+    # long 100; resting buy 50 (-> 150) and sell 300 (-> -200): 200 shares at worst
+    pv = resting(portfolio(AAA=100), buys={"AAA": 50}, sells={"AAA": 300})
+    cfg = config(max_position_notional=25_000)
+
+    grows = check(cfg, [sell("AAA", 60)], pv)  # the short side reaches -260
+    smaller = check(cfg, [buy("AAA", 60)], pv)  # 210 long / 140 short
+
+    assert [r.detail for r in grows.rejections] == [
+        "POSITION_NOTIONAL_EXCEEDS_MAX: 26000.00 > 25000.00"
+    ]
+    assert len(smaller.approved) == 1
+
+
+@pytest.mark.parametrize(("delta", "passes"), AT_UNDER_OVER)
+def test_gross_and_net_limits_count_resting_orders_of_other_symbols(delta, passes):
+    pv = resting(portfolio(marks={"AAA": 100.0, "BBB": 100.0}), buys={"AAA": 150})
+
+    gross = check(config(max_gross_exposure=30_000), [sell("BBB", 150 + delta)], pv)
+    net = check(config(max_net_exposure=30_000), [buy("BBB", 150 + delta)], pv)
+
+    assert reasons(gross) == ([] if passes else [RejectReason.GROSS_EXPOSURE_EXCEEDS_MAX])
+    assert reasons(net) == ([] if passes else [RejectReason.NET_EXPOSURE_EXCEEDS_MAX])
+
+
 def test_events_are_deterministic_and_match_rejections():
     intents = [buy("AAA", 101, client_order_id="c1"), buy("BBB", 101)]
 
