@@ -205,6 +205,7 @@ def run_data_quality(settings: Settings, session: Session, calendar: MarketCalen
         staleness_seconds=settings.market_data.staleness_seconds,
         slippage_bps=_slippage_limit_bps(settings),
         tick_size=settings.broker.tick_size,
+        interval_seconds=settings.market_data.interval_seconds,
     )
 
 

@@ -13,7 +13,7 @@ cent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -56,13 +56,20 @@ def quote_checks_frame(quotes: pd.DataFrame) -> pd.DataFrame:
 
 
 def fill_band_frame(
-    fills: pd.DataFrame, quotes: pd.DataFrame, *, slippage_bps: float, tick_size: float = 0.0
+    fills: pd.DataFrame,
+    quotes: pd.DataFrame,
+    *,
+    slippage_bps: float,
+    tick_size: float = 0.0,
+    interval: timedelta | None = None,
 ) -> pd.DataFrame:
     """Session fills with the quote of their interval (the latest quote of the same account
-    and symbol with as_of <= fill ts): `quote_as_of`, `quote_valid`, and the price band
-    `[bid * (1 - slippage), ask * (1 + slippage)]` widened by one tick: the fill rounds to the
-    tick away from the trader (buys up, sells down), which can add up to a whole
-    tick. A fill without a quote gets NaN bounds."""
+    and symbol with as_of <= fill ts, and less than `interval` before it): `quote_as_of`,
+    `quote_valid`, and the price band `[bid * (1 - slippage), ask * (1 + slippage)]` widened
+    by one tick: the fill rounds to the tick away from the trader (buys up, sells down),
+    which can add up to a whole tick. A fill without a quote in its interval gets NaN
+    quote columns and bounds: an earlier interval's quote is not what the broker filled
+    against, so it must not vouch for the fill. `interval=None` accepts any earlier quote."""
     band_cols = ["quote_as_of", "quote_valid", "band_low", "band_high"]
     if fills.empty:
         return fills.assign(**{c: pd.Series(dtype="float64") for c in band_cols})
@@ -86,6 +93,11 @@ def fill_band_frame(
         by=["account_id", "symbol"],
         direction="backward",
     )
+    if interval is not None:
+        own = (merged["ts"] - merged["quote_as_of"]) < pd.Timedelta(interval)
+        merged["quote_as_of"] = merged["quote_as_of"].where(own)
+        merged["quote_valid"] = merged["quote_valid"].astype("object").where(own, None)
+        merged[["bid", "ask"]] = merged[["bid", "ask"]].where(own)
     slip = slippage_bps * BPS
     merged["band_low"] = merged["bid"] * (1.0 - slip) - tick_size
     merged["band_high"] = merged["ask"] * (1.0 + slip) + tick_size

@@ -12,7 +12,8 @@ Suites and what "failure" means:
   limit price on (non-rejected) limit and stop-limit orders, a stop price on stop and
   stop-limit orders; unique order ids.
 - fills: fill ids unique over the account's history; for the session's fills a positive
-  quantity, a known side, commission >= 0, a valid quote of the same interval, and a price
+  quantity, a known side, commission >= 0, a valid quote of the same interval (less than
+  `interval_seconds` before the fill, not an older one), and a price
   inside that quote's bid/ask widened by `slippage_bps` (and half a tick for rounding).
 - intervals: every expected interval of the session recorded (a gap fails), none off grid.
 - ledger (cumulative from inception, to `tolerance`, see `derived.allowed_error`): cash =
@@ -28,7 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -62,6 +63,7 @@ def run_quality_checks(
     slippage_bps: float,
     tolerance: float = 1e-6,
     tick_size: float = 0.0,
+    interval_seconds: float | None = None,
 ) -> list[DQResult]:
     """Run every suite over one session; one `DQResult` per expectation, in a stable order.
 
@@ -82,6 +84,7 @@ def run_quality_checks(
         slippage_bps=slippage_bps,
         tolerance=tolerance,
         tick_size=tick_size,
+        interval_seconds=interval_seconds,
     )
     results: list[DQResult] = []
     for dataset in datasets:
@@ -167,6 +170,7 @@ def _datasets(
     slippage_bps: float,
     tolerance: float,
     tick_size: float,
+    interval_seconds: float | None,
 ) -> list[_Dataset]:
     from great_expectations.expectations.row_conditions import Column
 
@@ -254,7 +258,11 @@ def _datasets(
         "fills",
         "session_fills",
         derived.fill_band_frame(
-            frames.session_fills, frames.quotes, slippage_bps=slippage_bps, tick_size=tick_size
+            frames.session_fills,
+            frames.quotes,
+            slippage_bps=slippage_bps,
+            tick_size=tick_size,
+            interval=None if interval_seconds is None else timedelta(seconds=interval_seconds),
         ),
         ["fill_id", "ts", "symbol", "side"],
         [

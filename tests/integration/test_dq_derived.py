@@ -146,6 +146,26 @@ def test_fill_band_without_a_quote_has_no_band() -> None:
     assert frame["band_low"].isna().all()
 
 
+def test_fill_band_takes_no_quote_from_an_earlier_interval() -> None:
+    quotes = make_quotes([(T0, "A", 100.0, 100.10, True), (T0, "B", 50.0, 50.02, True)])
+    fills = make_fills([("A", "buy", 1, 100.10, 0.0)], ts=T0 + timedelta(minutes=1))
+    fills = pd.concat(
+        [fills, make_fills([("B", "buy", 1, 50.02, 0.0)], ts=T0 + timedelta(seconds=59))],
+        ignore_index=True,
+    )
+
+    frame = derived.fill_band_frame(
+        fills, quotes, slippage_bps=0.0, interval=timedelta(minutes=1)
+    ).set_index("symbol")
+
+    # A filled at the next interval, whose quote is missing: the older quote does not count
+    assert pd.isna(frame.loc["A", "quote_as_of"]) and pd.isna(frame.loc["A", "quote_valid"])
+    assert np.isnan(frame.loc["A", "band_low"]) and np.isnan(frame.loc["A", "band_high"])
+    # B filled within its quote's interval
+    assert frame.loc["B", "quote_as_of"] == pd.Timestamp(T0)
+    assert frame.loc["B", "band_high"] == pytest.approx(50.02)
+
+
 def test_interval_coverage_marks_gaps_and_off_grid_rows() -> None:
     expected = [T0 + timedelta(minutes=i) for i in range(3)]
     off_grid = T0 + timedelta(seconds=7)

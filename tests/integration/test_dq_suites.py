@@ -176,6 +176,7 @@ def check(frames: SessionFrames) -> list[DQResult]:
         universe=UNIVERSE,
         expected_intervals=INTERVALS,
         initial_cash=INITIAL_CASH,
+        interval_seconds=60,
         **LIMITS,
     )
 
@@ -271,6 +272,9 @@ def broken_book_session() -> SessionFrames:
     spy_ask = float(q.loc[_quote_row(q, INTERVALS[1], "SPY"), "ask"])
     spy_bid = float(q.loc[_quote_row(q, INTERVALS[1], "SPY"), "bid"])
     aapl_ask = float(q.loc[r, "ask"])
+    # MSFT has no quote at INTERVALS[3]; f10 fills there at the previous interval's ask
+    msft_ask = float(q.loc[_quote_row(q, INTERVALS[2], "MSFT"), "ask"])
+    q = q.drop(index=_quote_row(q, INTERVALS[3], "MSFT")).reset_index(drop=True)
 
     f = s.fills.copy()
     f.loc[f["fill_id"] == "f1", "commission"] = -1.0
@@ -285,6 +289,7 @@ def broken_book_session() -> SessionFrames:
             [ACCOUNT, "f7", "o1", INTERVALS[3], "AAPL", "buy", 1.0, aapl_ask, 1.0],
             [ACCOUNT, "f8", "o4", t1, "QQQ", "buy", 1.0, 50.0, 1.0],
             [ACCOUNT, "f9", "o4", t1, "SPY", "short", 1.0, spy_bid, 1.0],
+            [ACCOUNT, "f10", "o2", INTERVALS[3], "MSFT", "buy", 1.0, msft_ask, 1.0],
         ],
         columns=cols,
     )
@@ -328,6 +333,7 @@ FAULTS: list[tuple[str, str, str, Callable[[dict], bool]]] = [
     ("fills", "price_ge_bid_band", "book", lambda r: r["fill_id"] == "f6"),
     ("fills", "quote_valid", "book", lambda r: r["fill_id"] == "f7"),
     ("fills", "quote_exists", "book", lambda r: r["fill_id"] == "f8"),
+    ("fills", "quote_exists", "book", lambda r: r["fill_id"] == "f10"),
     ("fills", "side_known", "book", lambda r: r["fill_id"] == "f9"),
     ("ledger", "cash_reconciles", "book", lambda r: abs(r["difference"] - 0.01) < 1e-9),
     ("ledger", "positions_reconcile", "book", lambda r: r["item"] == "AAPL"),
