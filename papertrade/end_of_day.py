@@ -41,6 +41,7 @@ class DayReport:
     dq_results: list[Any] = field(default_factory=list)
     chart_path: Path | None = None
     markdown: str = ""
+    trading_state: str = "active"
 
     @property
     def failures(self) -> list[Any]:
@@ -227,6 +228,20 @@ def _initial_cash(conn: Any, settings: Settings) -> float:
     return float(found[0]) if found else settings.account.initial_cash
 
 
+def trading_state_at_close(settings: Settings, session: Session) -> str:
+    """The kill-switch state the account closed the session in (`active` without a change
+    by then): the report shows it next to the data-quality status, which is a different
+    thing (a halted account can have clean data, a degraded session can trade on)."""
+    from warehouse.connection import connect
+
+    with connect(settings.warehouse.path, read_only=True) as conn:
+        row = conn.execute(
+            "SELECT arg_max(state, ts) FROM trading_state WHERE account_id = ? AND ts <= ?",
+            [settings.account.id, session.close],
+        ).fetchone()
+    return str(row[0]) if row and row[0] else "active"
+
+
 def build_report(report: DayReport, reports_dir: Path) -> DayReport:
     """The Markdown report and the equity chart (PNG) under `reports/<account>/`."""
     from papertrade.report import render_equity_chart, render_markdown
@@ -236,7 +251,7 @@ def build_report(report: DayReport, reports_dir: Path) -> DayReport:
         report.session.date,
         report.metrics.as_dict(),
         report.positions,
-        report.status,
+        report.trading_state,
         report.failures,
     )
     if len(report.equity_curve):
@@ -370,6 +385,7 @@ def run_end_of_day(
     metrics, curve, positions = compute_day_metrics(settings, session, calendar)
     results = run_data_quality(settings, session, calendar)
     report = DayReport(settings.account.id, session, metrics, curve, positions, results)
+    report.trading_state = trading_state_at_close(settings, session)
     build_report(report, settings.warehouse.reports_dir)
     store(settings, report, now)
     return report.summary()

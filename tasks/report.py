@@ -16,6 +16,7 @@ from papertrade.settings import Settings
 
 @task(name="report", cache_policy=NO_CACHE)
 def report(settings: Settings, day: DayReport, now: datetime) -> DayReport:
+    day.trading_state = end_of_day.trading_state_at_close(settings, day.session)
     end_of_day.build_report(day, settings.warehouse.reports_dir)
     end_of_day.store(settings, day, now)
     key = day.account_id.lower().replace("_", "-").replace(".", "-")
