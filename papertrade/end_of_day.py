@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -211,14 +212,24 @@ def run_data_quality(settings: Settings, session: Session, calendar: MarketCalen
 
 
 def _slippage_limit_bps(settings: Settings) -> float:
-    """How far outside the quote a fill may land: the configured slippage, or a generous
-    bound for the models whose slippage depends on spread or size."""
+    """How far beyond the touch (ask for buys, bid for sells) the broker's slippage model can
+    put a fill, in basis points of the touch: the data-quality price band must hold every
+    fill the broker can honestly make, or healthy sessions read `degraded`.
+
+    spread_fraction: `fraction x spread`, and a valid quote's spread is at most
+    `max_spread_bps` of its mid, which is a little more of its bid. volume_impact:
+    `touch x coefficient x sqrt(quantity / volume)`, and a fill takes at most
+    `max_volume_share` of the volume."""
     broker = settings.broker
-    if broker.slippage_model.value == "fixed_bps":
+    model = broker.slippage_model.value
+    if model == "fixed_bps":
         return broker.slippage_bps
-    if broker.slippage_model.value == "none":
+    if model == "none":
         return 0.0
-    return max(broker.slippage_bps, settings.market_data.max_spread_bps)
+    if model == "spread_fraction":
+        spread = settings.market_data.max_spread_bps * 1e-4
+        return broker.spread_fraction * spread / (1.0 - spread / 2.0) * 1e4
+    return broker.impact_coefficient * math.sqrt(broker.max_volume_share) * 1e4
 
 
 def _initial_cash(conn: Any, settings: Settings) -> float:
