@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.utilities.annotations import quote
 
+from flows.scheduling import scheduled_start
 from papertrade import end_of_day as eod
 from papertrade.settings import load_settings
 from tasks.data_quality import data_quality
@@ -27,11 +28,13 @@ from tasks.report import report
 def end_of_day(
     session_date: date | None = None, config: str | None = None, db: str | None = None
 ) -> dict[str, Any]:
-    """Report on `session_date` (default: the latest session that has closed)."""
+    """Report on `session_date`. Without it a scheduled run reports its scheduled day's
+    session (nothing on a holiday), and any other run the latest session that has closed."""
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, Path(db) if db else None)
     now = datetime.now(UTC)
-    opened = eod.open_day(settings, session_date, now)
+    scheduled = scheduled_start() if session_date is None else None
+    opened = eod.open_day(settings, session_date, now, scheduled)
     if isinstance(opened, dict):
         logger.info("end of day: %s", opened["detail"])
         return opened

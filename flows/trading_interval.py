@@ -17,6 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.utilities.annotations import quote
 
+from flows.scheduling import scheduled_start
 from paper_broker.market_data.factory import make_provider
 from papertrade import interval
 from papertrade.calendar import MarketCalendar
@@ -28,15 +29,6 @@ from tasks.risk_check import risk_check
 from tasks.run_strategy import run_strategy
 from tasks.simulate_fills import simulate_fills
 from warehouse.run_lock import AccountBusy
-
-
-def _scheduled_start() -> datetime | None:
-    from prefect.runtime import flow_run
-
-    if flow_run.id is None:
-        return None
-    start = flow_run.scheduled_start_time
-    return datetime.fromtimestamp(start.timestamp(), tz=start.tzinfo) if start else None
 
 
 @flow(name="trading-interval", log_prints=False)
@@ -51,7 +43,7 @@ def trading_interval(
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, Path(db) if db else None)
     calendar = MarketCalendar.for_market(settings.market_data)
-    when = interval.resolve_as_of(as_of, None if as_of else _scheduled_start(), calendar)
+    when = interval.resolve_as_of(as_of, None if as_of else scheduled_start(), calendar)
     provider = make_provider(settings.market_data, settings.universe.symbols)
     try:
         with interval.account_lock(settings), interval.interval_connection(settings) as conn:

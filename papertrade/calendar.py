@@ -87,8 +87,7 @@ class MarketCalendar:
     def session_at(self, ts: datetime) -> Session | None:
         """The session that `ts` falls in (open <= ts < close), else None."""
         ts = ensure_utc(ts)
-        new_york_day = pd.Timestamp(ts).tz_convert("America/New_York").date()
-        session = self.session(new_york_day)
+        session = self.session(new_york_date(ts))
         if session is None or not (session.open <= ts < session.close):
             return None
         return session
@@ -115,7 +114,7 @@ class MarketCalendar:
         session = self.session_at(as_of)
         if session is not None and as_of - self.interval >= session.open:
             return as_of - self.interval
-        day = pd.Timestamp(ensure_utc(as_of)).tz_convert("America/New_York").date()
+        day = new_york_date(as_of)
         for back in range(1, 15):
             earlier = self.session(day - timedelta(days=back))
             if earlier is not None:
@@ -127,14 +126,18 @@ class MarketCalendar:
         at `end` missed since the interval committed at `start`."""
         start, end = ensure_utc(start), ensure_utc(end)
         missed: list[datetime] = []
-        day = pd.Timestamp(start).tz_convert("America/New_York").date()
-        last_day = pd.Timestamp(end).tz_convert("America/New_York").date()
+        day, last_day = new_york_date(start), new_york_date(end)
         while day <= last_day:
             session = self.session(day)
             if session is not None:
                 missed.extend(t for t in self.intervals(session) if start < t < end)
             day += timedelta(days=1)
         return missed
+
+
+def new_york_date(ts: datetime) -> date:
+    """The exchange's calendar day of an instant (sessions are named by it)."""
+    return pd.Timestamp(ensure_utc(ts)).tz_convert("America/New_York").date()
 
 
 def ensure_utc(ts: datetime) -> datetime:

@@ -112,7 +112,7 @@ def eod(
 ) -> None:
     """Run the end-of-day flow: metrics, data quality, Slack summary."""
     from papertrade.calendar import MarketCalendar, parse_session_date
-    from papertrade.end_of_day import check_account, resolve_session
+    from papertrade.end_of_day import check_account, open_day, resolve_session
 
     settings = settings_from(config, db)
     day = parse_session_date(session_date) if session_date is not None else None
@@ -120,11 +120,15 @@ def eod(
     now = datetime.now(UTC)
     session = resolve_session(MarketCalendar.for_market(settings.market_data), day, now)
     check_account(settings, session, now)
+    if session is None:  # said at once: a flow run would only start Prefect to say it
+        _print_summary(open_day(settings, day, now), as_json)
+        return
     prepare_prefect()
     from flows.end_of_day import end_of_day
 
     summary = end_of_day(
-        session_date=day,
+        # the session chosen here: the run's own scheduled time is now, not a schedule's day
+        session_date=session.date,
         config=str(config) if config else None,
         db=str(settings.warehouse.path),
     )

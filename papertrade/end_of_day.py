@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from papertrade.calendar import MarketCalendar, Session
+from papertrade.calendar import MarketCalendar, Session, new_york_date
 from papertrade.errors import UserError
 from papertrade.metrics import Metrics, compute_metrics
 from papertrade.settings import Settings
@@ -65,11 +65,21 @@ class DayReport:
 
 
 def resolve_session(
-    calendar: MarketCalendar, session_date: date | None, now: datetime
+    calendar: MarketCalendar,
+    session_date: date | None,
+    now: datetime,
+    scheduled: datetime | None = None,
 ) -> Session | None:
-    """The session to report on: the given date's, else the latest one that has closed."""
+    """The session to report on: the given date's; else, for a run `scheduled` on a day,
+    that day's session once it has closed (none on a holiday: the 16:15 run of a weekday
+    without a session must not report the day before again); else the latest that has
+    closed."""
     if session_date is not None:
         return calendar.session(session_date)
+    if scheduled is not None:
+        session = calendar.session(new_york_date(scheduled))
+        if session is None or session.close <= now:
+            return session
     day = now.astimezone(UTC).date()
     for back in range(0, 15):
         session = calendar.session(day - timedelta(days=back))
@@ -337,14 +347,20 @@ def performance_row(report: DayReport) -> dict[str, Any]:
 
 
 def open_day(
-    settings: Settings, session_date: date | None, now: datetime
+    settings: Settings, session_date: date | None, now: datetime, scheduled: datetime | None = None
 ) -> tuple[MarketCalendar, Session] | dict[str, Any]:
-    """The session to report on, or a summary saying why there is none."""
+    """The session to report on (see `resolve_session`), or a summary saying why there is
+    none."""
     calendar = MarketCalendar.for_market(settings.market_data)
-    session = resolve_session(calendar, session_date, now)
+    session = resolve_session(calendar, session_date, now, scheduled)
     account = settings.account.id
     if session is None:
-        shown = session_date.isoformat() if session_date else "the last two weeks"
+        if session_date is not None:
+            shown = session_date.isoformat()
+        elif scheduled is not None:
+            shown = f"on {new_york_date(scheduled).isoformat()}, the run's scheduled day"
+        else:
+            shown = "in the last two weeks"
         return {"account_id": account, "status": "no_session", "detail": f"no session {shown}"}
     check_account(settings, session, now)
     return calendar, session

@@ -335,3 +335,22 @@ def test_eod_of_a_session_without_the_account_trading_writes_nothing(
     assert result.exit_code == 2, result.output
     assert result.output.startswith(message)
     assert db.read_bytes() == before
+
+
+def test_eod_of_a_day_without_a_session_says_so_without_prefect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from papertrade import cli_flows
+    from warehouse.commit import commit_interval
+    from warehouse.testing import make_commit
+
+    db = tmp_path / "pt.duckdb"
+    commit_interval(db, make_commit(n=1))
+    before = db.read_bytes()
+    monkeypatch.setattr(cli_flows, "prepare_prefect", lambda **_: pytest.fail("Prefect started"))
+
+    result = _invoke("eod", "--date", "2026-11-26", "--db", str(db), "--json")
+
+    assert result.exit_code == 0, result.output
+    assert '"status": "no_session"' in result.output
+    assert db.read_bytes() == before

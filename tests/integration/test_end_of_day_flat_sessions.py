@@ -130,3 +130,25 @@ def test_metrics_over_a_skipped_session_equal_those_of_the_forward_filled_series
     got, want = metrics.as_dict(), expected.as_dict()
     for key in ("n_periods", "cagr", "volatility", "sharpe", "sortino", "max_drawdown_periods"):
         assert got[key] == pytest.approx(want[key]), key
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "now", "reported"),
+    [
+        # the 16:15 run of a session day reports that day, however late it starts
+        (datetime(2026, 11, 25, 21, 15, tzinfo=UTC), datetime(2026, 11, 26, 9, tzinfo=UTC),
+         date(2026, 11, 25)),
+        # Thanksgiving's 16:15 run: no session, not Wednesday's again
+        (datetime(2026, 11, 26, 21, 15, tzinfo=UTC), datetime(2026, 11, 26, 21, 15, tzinfo=UTC),
+         None),
+        # a run started before its day's close reports the latest closed session
+        (datetime(2026, 11, 25, 17, 0, tzinfo=UTC), datetime(2026, 11, 25, 17, 0, tzinfo=UTC),
+         date(2026, 11, 24)),
+    ],
+)  # fmt: skip
+def test_a_scheduled_report_is_of_its_scheduled_day(
+    scheduled: datetime, now: datetime, reported: date | None
+) -> None:
+    session = end_of_day.resolve_session(CALENDAR, None, now, scheduled)
+
+    assert (session.date if session else None) == reported
