@@ -199,7 +199,7 @@ def render_summary_alert(
         ("Sharpe", _num(m.get("sharpe"))),
         ("Sortino", _num(m.get("sortino"))),
         ("Trades", _num(m.get("n_trades"), digits=0)),
-        ("Win rate", _pct(m.get("win_rate"))),
+        ("Win rate", _pct(m.get("win_rate"), signed=False)),  # a share, not a change
     ]
     positions = _frame(top_positions)
     if len(positions) and "market_value" in positions:
@@ -335,9 +335,9 @@ def _money(value: Any) -> str:
     return "n/a" if number is None else f"{number:,.2f}"
 
 
-def _pct(value: Any) -> str:
+def _pct(value: Any, *, signed: bool = True) -> str:
     number = _finite(value)
-    return "n/a" if number is None else f"{number * 100:+.2f}%"
+    return "n/a" if number is None else f"{number * 100:{'+' if signed else ''}.2f}%"
 
 
 def _num(value: Any, digits: int = 2) -> str:

@@ -179,3 +179,9 @@ def test_scrub_removes_tokens_and_webhook_urls() -> None:
     cleaned = scrub(text, "s3cr3t")
 
     assert "xoxb" not in cleaned and "hooks.slack.com" not in cleaned and "s3cr3t" not in cleaned
+
+
+def test_a_win_rate_is_a_share_without_a_sign() -> None:
+    record = render_summary_alert("paper", AS_OF, {"win_rate": 0.12, "total_return": 0.12})
+
+    assert "Win rate 12.00%" in record.text and "Total +12.00%" in record.text
