@@ -81,6 +81,8 @@ def _print_rows(rows: Rows, as_json: bool, as_csv: bool = False, title: str = ""
     # display, instead of columns cut to a few letters each
     if title:
         console.print(title, style="italic")
+    if not cells:  # without it an empty result printed nothing at all (or its title)
+        console.print("(0 rows)")
     for n, row in enumerate(cells, 1):
         record = Table(title=f"row {n}", show_header=False, title_justify="left")
         record.add_column(style="bold")

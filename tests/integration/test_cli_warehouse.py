@@ -58,6 +58,19 @@ def test_a_table_too_wide_for_the_terminal_prints_one_record_per_block(
     assert max(len(line) for line in out.splitlines()) <= width
 
 
+def test_an_empty_result_too_wide_for_the_terminal_says_it_has_no_rows(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from papertrade.cli import console
+
+    monkeypatch.setattr(console, "width", 60)
+    sql = "SELECT * FROM orders WHERE false"
+
+    result = run("sql", sql, "--db", str(db))
+
+    assert result.exit_code == 0 and result.stdout == "(0 rows)\n"
+
+
 @pytest.mark.parametrize(
     "statement",
     [
