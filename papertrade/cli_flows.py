@@ -38,7 +38,8 @@ AsOfOpt = Annotated[
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Trade even outside a session.")]
 DateOpt = Annotated[
-    str | None, typer.Option("--date", help="Session date YYYY-MM-DD (default: latest).")
+    str | None,
+    typer.Option("--date", help="Session date YYYY-MM-DD (default: the latest closed session)."),
 ]
 
 DEMO_DB = Path("papertrade-demo.duckdb")

@@ -386,7 +386,10 @@ def _set_state(
 @kill_switch_app.command("on")
 @user_errors
 def kill_switch_on(
-    reason: Annotated[str | None, typer.Option("--reason", help="Why trading is halted.")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why trading is halted (required; one line)."),
+    ] = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
     account_id: AccountOpt = None,

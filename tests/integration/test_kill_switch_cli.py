@@ -65,6 +65,13 @@ def test_kill_switch_for_an_unknown_account_is_bad_input(
     assert db.read_bytes() == before
 
 
+def test_kill_switch_on_help_says_the_reason_is_required() -> None:
+    result = runner.invoke(app, ["kill-switch", "on", "--help"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0
+    assert "Why trading is halted (required; one line)." in result.output
+
+
 @pytest.mark.parametrize("reason", ["x" * 501, "two\nlines", "colour \x1b[31mred"])
 def test_a_reason_that_is_not_one_short_printable_line_is_refused(
     tmp_path: Path, reason: str
