@@ -8,7 +8,8 @@ server.
 
 A sender never raises for Slack trouble: it returns a `SendResult` whose `error` is scrubbed of
 the token and the webhook URL (the webhook URL is itself a credential). slack_sdk logs request
-headers at DEBUG, so its clients get a logger pinned at INFO, whatever the root level is.
+headers at DEBUG, so its clients get a logger pinned at INFO, whatever the root level is, and
+the URL of a request it retries at INFO, so that logger scrubs the secrets from its lines.
 
 Rate limits (HTTP 429 + Retry-After) and connection errors are retried inside slack_sdk by
 `RateLimitErrorRetryHandler` and `ConnectionErrorRetryHandler`, `[slack] max_retries` times.
@@ -103,10 +104,33 @@ class ConsoleSender:
         return SendResult(ok=True, printed=True)
 
 
-def _quiet_logger() -> logging.Logger:
+class _ScrubSecrets(logging.Filter):
+    """slack_sdk logs the request's URL when it retries ("Going to retry the same request:
+    POST <url>"), and a webhook's URL is its credential: the secrets of every sender built
+    in this process are taken out of its log lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = scrub(text, *self.secrets)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+
+_SCRUB_SECRETS = _ScrubSecrets()
+
+
+def _quiet_logger(secret: str) -> logging.Logger:
     # slack_sdk writes request headers (the bearer token) at DEBUG; never let it.
     quiet = logging.getLogger("papertrade.alerts.slack_sdk")
     quiet.setLevel(logging.INFO)
+    _SCRUB_SECRETS.secrets.add(secret)
+    if _SCRUB_SECRETS not in quiet.filters:
+        quiet.addFilter(_SCRUB_SECRETS)
     return quiet
 
 
@@ -155,7 +179,7 @@ class SlackBotSender:
         self._client = WebClient(
             token=token,
             timeout=timeout_seconds,  # type: ignore[arg-type]  # urllib takes float seconds
-            logger=_quiet_logger(),
+            logger=_quiet_logger(token),
             retry_handlers=_retry_handlers(max_retries, retry_backoff_seconds),
             **kwargs,
         )
@@ -206,7 +230,7 @@ class SlackWebhookSender:
         self._client = WebhookClient(
             url,
             timeout=timeout_seconds,  # type: ignore[arg-type]
-            logger=_quiet_logger(),
+            logger=_quiet_logger(url),
             retry_handlers=_retry_handlers(max_retries, retry_backoff_seconds),
         )
 

@@ -216,6 +216,25 @@ def test_webhook_path(fake: FakeSlack, db: Path) -> None:
     assert rows(db)[0][1] == "sent"
 
 
+def test_a_webhook_retried_after_a_refused_connection_keeps_its_url_out_of_the_log(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FakeSlack()
+    dead_url = server.webhook_url
+    server.stop()  # nothing listens there
+    write(db, alerts(1))
+    sender = SlackWebhookSender(
+        dead_url, timeout_seconds=1.0, max_retries=1, retry_backoff_seconds=0.01
+    )
+    caplog.set_level(logging.DEBUG)
+
+    report = deliver_pending(db, Settings(), sender=sender, now=NOW)
+
+    assert report.pending == 1
+    assert "retry" in caplog.text  # slack_sdk said it retried, with the URL scrubbed
+    assert "secretwebhookpath" not in caplog.text
+
+
 def test_webhook_rate_limit_response_is_not_success(fake: FakeSlack) -> None:
     path = "/hooks/T000/B000/secretwebhookpath"
     fake.script(path, *[Reply(429, "rate_limited", headers={"Retry-After": "0"})] * 2)
