@@ -354,3 +354,10 @@ def test_eod_of_a_day_without_a_session_says_so_without_prefect(
     assert result.exit_code == 0, result.output
     assert '"status": "no_session"' in result.output
     assert db.read_bytes() == before
+
+
+def test_eod_help_names_its_default_session() -> None:
+    result = runner.invoke(app, ["eod", "--help"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0
+    assert "Session date YYYY-MM-DD (default: the latest closed session)." in result.output
