@@ -67,9 +67,9 @@ def trading_interval(
         logger.info("interval %s: %s", when.isoformat(), run["status"])
         if run["status"] == interval.IntervalStatus.ALREADY_COMMITTED:
             # what a crash after the first run's commit left unsent goes out on the retry
-            run["notify"] = send_alerts(quote(settings))
+            run = interval.delivered(run, send_alerts(quote(settings)))
         return run
-    summary["notify"] = notify(quote(run), summary)
+    summary = interval.delivered(summary, notify(quote(run), summary))
     logger.info(
         "interval %s %s: %d orders, %d fills, %d rejections, equity %.2f",
         when.isoformat(), summary["status"], summary.get("n_orders", 0),

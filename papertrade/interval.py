@@ -345,8 +345,15 @@ def run_interval(
     if summary["status"] in (IntervalStatus.COMMITTED, IntervalStatus.ALREADY_COMMITTED):
         # a retry of a committed interval delivers what its first run left pending (a crash
         # between the commit and the Slack post) instead of leaving it to the next interval
-        summary["notify"] = notify(settings, sender, pending)
+        summary = delivered(summary, notify(settings, sender, pending))
     return summary
+
+
+def delivered(summary: dict[str, Any], delivery: dict[str, Any]) -> dict[str, Any]:
+    """The summary with its alert delivery: `pending_alerts` becomes what still waits after
+    it (the commit counted the outbox before anything was sent)."""
+    pending = delivery.get("pending", summary.get("pending_alerts"))
+    return {**summary, "notify": delivery, "pending_alerts": pending}
 
 
 def interval_connection(settings: Settings) -> AbstractContextManager[Any]:
