@@ -99,10 +99,18 @@ def connect(
         if not acquired:
             raise WarehouseBusy(db_path, timeout, "another writer holds the intent lock")
         conn, alias = _open_writer(db_path, backoff, timeout, migrate, created)
+        discard = False
         try:
             yield conn
+        except BaseException:
+            # a file this block created and that failed before it held any row (a first
+            # interval refused for a bad key) goes again: an error writes nothing
+            discard = created and _holds_no_rows(conn)
+            raise
         finally:
             _detach(conn, alias)
+            if discard:
+                _remove(db_path)
 
 
 # Writers attach the file to one in-memory DuckDB instance per process instead of opening an
@@ -147,9 +155,27 @@ def _open_writer(
             with suppress(duckdb.Error):
                 _detach(conn, alias)
         if created:
-            for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+            _remove(db_path)
         raise
+
+
+def _remove(db_path: Path) -> None:
+    for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+
+
+def _holds_no_rows(conn: duckdb.DuckDBPyConnection) -> bool:
+    """No table of the attached file has a row but the migrations' own."""
+    with suppress(duckdb.Error):  # a transaction the failure left open holds nothing
+        conn.execute("ROLLBACK")
+    try:
+        ((rows,),) = conn.execute(
+            "SELECT coalesce(sum(estimated_size), 0) FROM duckdb_tables()"
+            " WHERE database_name = current_database() AND table_name <> 'schema_version'"
+        ).fetchall()
+    except duckdb.Error:
+        return False
+    return rows == 0
 
 
 def _attach_writer(

@@ -378,6 +378,23 @@ def test_a_writer_removes_the_file_it_created_when_it_cannot_finish(
     assert not (workdir / "new.duckdb.wal").exists()
 
 
+def test_a_new_file_whose_writer_failed_before_any_row_is_removed(workdir: Path) -> None:
+    # a first interval refused for a bad provider key must not leave an empty warehouse
+    import duckdb
+
+    from warehouse.connection import connect
+
+    with pytest.raises(RuntimeError), connect(workdir / "new.duckdb"):
+        raise RuntimeError("HTTP 401: the API key was refused")
+    with pytest.raises(RuntimeError), connect(workdir / "kept.duckdb") as conn:
+        conn.execute("INSERT INTO accounts VALUES ('paper', now(), 1e5, 'paper', NULL)")
+        raise RuntimeError("after a committed row")
+
+    assert not (workdir / "new.duckdb").exists()
+    with duckdb.connect(str(workdir / "kept.duckdb"), read_only=True) as kept:
+        assert kept.execute("SELECT count(*) FROM accounts").fetchone() == (1,)
+
+
 def test_a_damaged_warehouse_is_a_failure_in_one_line(traded: Path) -> None:
     db = traded.parent / "pt.duckdb"
     with db.open("r+b") as f:
