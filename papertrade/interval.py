@@ -79,6 +79,9 @@ class IntervalRun:
     history: pd.DataFrame
     previous_mids: dict[str, float]
     last_committed: datetime | None
+    # providers quote the session's volume so far; this is it at the last committed
+    # interval of the same session (see `fill_quotes`)
+    previous_volumes: dict[str, float] = field(default_factory=dict)
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
@@ -136,6 +139,7 @@ def open_run(
         if marks.committed_summary is not None:
             return {**marks.committed_summary, "status": IntervalStatus.ALREADY_COMMITTED}
         state, history, prev_mids = _load(db, settings, as_of, marks)
+        volumes = previous_volumes(db, account, marks.last_before, session)
     last = marks.last_before
     config = broker_config_from_settings(settings)
     symbols = settings.universe.symbols
@@ -164,6 +168,7 @@ def open_run(
         history=history,
         previous_mids=prev_mids,
         last_committed=last,
+        previous_volumes=volumes,
         gap=gap,
         warmup_bars=warmup,
         new_account=state is None,
@@ -231,7 +236,7 @@ def simulate_fills(run: IntervalRun) -> list[Fill]:
         run.broker.cancel_for_state(run.guard.state, run.as_of)
     result = run.broker.submit(run.decision.approved, run.as_of)
     run.rejections = [*run.decision.rejections, *result.rejections]
-    run.broker.process_quotes(run.quotes, run.as_of)
+    run.broker.process_quotes(fill_quotes(run), run.as_of)
     if run.is_last_of_session:
         run.broker.expire_day_orders(run.as_of)
     changes = run.broker.drain_changes()
@@ -460,6 +465,38 @@ def previous_mids(history: pd.DataFrame, last: datetime | None) -> dict[str, flo
     return dict(zip(history.columns[known].astype(str).tolist(), row[known].tolist(), strict=True))
 
 
+def previous_volumes(
+    conn: Any, account_id: str, last: datetime | None, session: Session | None
+) -> dict[str, float]:
+    """The session volume each symbol's quote of the last committed interval reported, when
+    that interval is in the same session (volumes restart at each open)."""
+    if last is None or session is None or last < session.open:
+        return {}
+    rows = conn.execute(
+        "SELECT symbol, volume FROM quotes WHERE account_id = ? AND as_of = ? AND volume >= 0",
+        [account_id, last],
+    ).fetchall()
+    return dict(rows)
+
+
+def fill_quotes(run: IntervalRun) -> pd.DataFrame:
+    """The interval's quotes as the broker fills against them: `volume` is what traded
+    during the interval, which `max_volume_share` and volume-impact slippage take a share
+    of, not the session's volume so far that providers quote (late in the day that is
+    hundreds of intervals' worth). It is the rise since the last committed interval of the
+    session (the whole gap when intervals were missed); without one, the session volume
+    averaged over the session's intervals so far. A volume that fell is unknown (NaN)."""
+    assert run.quotes is not None
+    cum = run.quotes["volume"].to_numpy(np.float64)
+    before = run.quotes["symbol"].map(run.previous_volumes).to_numpy(np.float64)
+    elapsed = 1
+    if run.session is not None:
+        step = run.settings.market_data.interval_seconds
+        elapsed = int((run.as_of - run.session.open).total_seconds() // step) + 1
+    traded = np.where(np.isnan(before), cum / max(elapsed, 1), cum - before)
+    return run.quotes.assign(volume=np.where(traded < 0, np.nan, traded))
+
+
 def _load(
     conn: Any, settings: Settings, as_of: datetime, marks: AccountMarks
 ) -> tuple[Any, pd.DataFrame, dict[str, float]]:
@@ -664,7 +701,7 @@ def _resting_fills(run: IntervalRun) -> None:
     if crossed_session:
         run.broker.expire_day_orders(run.as_of)
     run.broker.cancel_for_state(run.trading_state, run.as_of)
-    run.broker.process_quotes(run.quotes, run.as_of)
+    run.broker.process_quotes(fill_quotes(run), run.as_of)
 
 
 def _risk_rejected_orders(run: IntervalRun) -> list[Order]:

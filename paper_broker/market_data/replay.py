@@ -112,7 +112,7 @@ class ReplayProvider:
                     "bid": close - half,
                     "ask": close + half,
                     "last": close,
-                    "volume": self._bars["volume"],
+                    "volume": _session_volume(self._bars),
                     "quote_ts": self._bars["timestamp"],
                     "provider": _NAME,
                 }
@@ -159,3 +159,13 @@ class ReplayProvider:
 
     def close(self) -> None:
         """Nothing to release; present for the provider protocol."""
+
+
+def _session_volume(bars: pd.DataFrame) -> pd.Series:
+    """Each bar's volume summed over its symbol's session so far (New York date), as quotes
+    carry it: a quote's volume is the session's volume up to it, whatever the provider."""
+    day = bars["timestamp"].dt.tz_convert("America/New_York").dt.date
+    order = np.lexsort((bars["timestamp"].to_numpy(), bars["symbol"].to_numpy()))
+    ordered = bars["volume"].iloc[order]
+    keys = [bars["symbol"].iloc[order], day.iloc[order]]
+    return ordered.groupby(keys, sort=False).cumsum().reindex(bars.index)

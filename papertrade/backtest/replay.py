@@ -251,6 +251,7 @@ def replay_intervals(
             history=history,
             previous_mids=interval.previous_mids(history, last),
             last_committed=last,
+            previous_volumes=interval.previous_volumes(conn, account, last, session),
             gap=calendar.intervals_between(last, as_of) if last is not None else [],
         )
         run.quotes = market.quotes(symbols, as_of)

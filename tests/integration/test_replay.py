@@ -54,6 +54,20 @@ def test_bar_files_become_quotes_at_close(tmp_path: Path, suffix: str) -> None:
     assert (quotes["quote_ts"] == T0 + pd.Timedelta(minutes=2)).all()
 
 
+def test_bar_volumes_become_the_sessions_volume_so_far(tmp_path: Path) -> None:
+    # quotes carry the session's volume up to them; each session starts again
+    bars = make_bars(("AAPL",), n=3)
+    next_day = bars.iloc[[0]].assign(timestamp=T0 + pd.Timedelta(days=1), volume=7.0)
+    provider = ReplayProvider(pd.concat([bars, next_day]).iloc[::-1])
+
+    volumes = [
+        provider.quotes(["AAPL"], T0 + offset).loc[0, "volume"]
+        for offset in (pd.Timedelta(minutes=1), pd.Timedelta(minutes=2), pd.Timedelta(days=1))
+    ]
+
+    assert volumes == [1000.0 + 1001.0, 1000.0 + 1001.0 + 1002.0, 7.0]
+
+
 def test_never_a_later_record(tmp_path: Path) -> None:
     provider = ReplayProvider(write(make_bars(n=10), tmp_path / "bars.csv"))
 
