@@ -118,3 +118,24 @@ def trailing_return(values: np.ndarray, lookback: int) -> np.ndarray:
             ratio = values[lookback:] / past
         out[lookback:] = np.where(past > 0, ratio - 1.0, np.nan)
     return out
+
+
+# Averages closer than this fraction of their size are equal: far above the rounding the
+# running sums carry (about 1e-16 x bars x price / window: 1e-10 after a million bars) and
+# far below what prices on a tick grid can separate.
+EQUAL_RTOL = 1e-9
+
+
+def compare(a: np.ndarray, b: np.ndarray, rtol: float = EQUAL_RTOL) -> np.ndarray:
+    """Sign of a - b: -1, 0 or +1, and NaN where either is undefined.
+
+    0 where the two agree within `rtol` of the larger magnitude. The running sums carry the
+    rounding of every earlier bar, so two averages of the same flat prices can differ in
+    their last bits, and differently depending on where the history starts (a backtest's
+    first bar, a paper-trading window's): a sign taken on the raw difference flips on that
+    noise, while this one is the same for every window."""
+    diff = a - b
+    sign = np.sign(diff)
+    with np.errstate(invalid="ignore"):
+        sign[np.abs(diff) <= rtol * np.maximum(np.abs(a), np.abs(b))] = 0.0
+    return sign

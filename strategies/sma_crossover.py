@@ -4,7 +4,9 @@ Rule, per symbol at bar t (both averages defined at t-1 and t):
 - cross up:   fast[t-1] <= slow[t-1] and fast[t] > slow[t]  -> buy `qty` if no position;
 - cross down: fast[t-1] >= slow[t-1] and fast[t] < slow[t]  -> sell the whole long position.
 No order while an average is undefined (the first `slow` bars, or a missing close in the
-window), and none for a symbol that is not tradable at t.
+window), and none for a symbol that is not tradable at t. Averages within 1e-9 of their size
+of each other are equal (`indicators.compare`): below that the difference is rounding, as
+over a flat stretch of prices.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pydantic import Field, model_validator
 
 from paper_broker.records import OrderIntent
 from strategies.base import BaseStrategy, Prepared, StrategyParams, build_intents
-from strategies.indicators import RunningSums
+from strategies.indicators import RunningSums, compare
 
 
 class SmaCrossoverParams(StrategyParams):
@@ -42,11 +44,15 @@ class SmaCrossover(BaseStrategy):
         sums = RunningSums(values)
         fast = sums.mean(self.params.fast)
         slow = sums.mean(self.params.slow)
+        # equal within rounding counts as equal: the running sums leave last-bit noise on
+        # two averages of the same flat prices, which would read as a cross every time it
+        # flips sign (and flip differently in a backtest and a paper-trading window)
+        rel = compare(fast, slow)
         up = np.zeros(values.shape, dtype=bool)
         down = np.zeros(values.shape, dtype=bool)
         # NaN compares False, so undefined averages never signal
-        up[1:] = (fast[:-1] <= slow[:-1]) & (fast[1:] > slow[1:])
-        down[1:] = (fast[:-1] >= slow[:-1]) & (fast[1:] < slow[1:])
+        up[1:] = (rel[:-1] <= 0) & (rel[1:] > 0)
+        down[1:] = (rel[:-1] >= 0) & (rel[1:] < 0)
         active = np.asarray((up | down).any(axis=1))
         return Prepared(symbols, {"up": up, "down": down, "fast": fast, "slow": slow}, active,
                         timestamps)  # fmt: skip

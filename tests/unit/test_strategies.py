@@ -99,6 +99,35 @@ def test_sma_crossover_signals_match_hand_computation():
     assert np.isnan(prepared.signals["slow"][:2, 0]).all()
 
 
+# fast(2): -, 7.98, 12.885, 12.75, 8.77, 8.77, ...
+# slow(3): -, -, 10.8967, 11.5133, 11.4233, 8.77, 8.77, ...
+# down at 4 (12.75>=11.51, 8.77<11.42); from 5 on both average the same flat 8.77: no cross,
+# though the running sums leave fast - slow = +1.8e-15 at row 7 (0 at row 6)
+FLAT_TAIL = [6.92, 9.04, 16.73, 8.77, 8.77, 8.77, 8.77, 8.77, 8.77]
+
+
+def test_sma_crossover_flat_prices_after_a_move_never_cross():
+    strategy = SmaCrossover({"fast": 2, "slow": 3, "qty": 100})
+
+    prepared = strategy.prepare(np.array(FLAT_TAIL))
+
+    assert np.flatnonzero(prepared.signals["up"][:, 0]).tolist() == []
+    assert np.flatnonzero(prepared.signals["down"][:, 0]).tolist() == [4]
+    assert decide_at(strategy, np.array(FLAT_TAIL)[:, None], 7, [0]) == []
+
+
+def test_sma_crossover_paper_window_decides_as_the_backtest_over_flat_prices():
+    strategy = SmaCrossover({"fast": 2, "slow": 3, "qty": 100})
+    history = frame({"AAA": FLAT_TAIL})
+    full = strategy.prepare(history)
+
+    for t in range(3, len(FLAT_TAIL)):
+        window = history.iloc[t - 3 : t + 1]  # a 4-row paper-trading history ending at t
+        live = strategy.generate(window, quotes(AAA=8.77), portfolio(), window.index[-1])
+        assert live == decide_at(strategy, history, t, [0]), t
+        assert full.signals["up"][t, 0] == strategy.prepare(window).signals["up"][-1, 0]
+
+
 def test_sma_crossover_buys_when_flat_and_sells_the_whole_long():
     strategy = SmaCrossover({"fast": 2, "slow": 3, "qty": 100})
     closes = np.array(SMA_CLOSES, float)[:, None]
