@@ -4,7 +4,10 @@ z[t] = (close[t] - mean[t]) / std[t], mean and sample std (ddof=1) over the last
 closes including bar t. Per symbol at bar t:
 - flat and z >  entry_z -> sell `qty` (open a short);
 - flat and z < -entry_z -> buy `qty` (open a long);
-- holding and |z| < exit_z -> close the whole position.
+- long and z > -exit_z, or short and z < exit_z -> close the whole position: the price has
+  come back to within `exit_z` of its mean or beyond it. The exit is one-sided on purpose:
+  a price that overshoots the mean in one bar has reverted more, not less, and `exit_z = 0`
+  means "exit at the mean" (a band |z| < 0 would never be entered).
 z is undefined (no order) before `lookback` bars, with a missing close in the window, or
 over a flat window (std 0). Shorts are asked for; RiskGuard decides whether they are allowed.
 """
@@ -49,10 +52,14 @@ class MeanReversion(BaseStrategy):
         z[std == 0] = np.nan  # a flat window has no z-score
         short = z > self.params.entry_z
         long = z < -self.params.entry_z
-        exit_ = (z < self.params.exit_z) & (z > -self.params.exit_z)
-        active = (short | long | exit_).any(axis=1)
-        return Prepared(symbols, {"short": short, "long": long, "exit": exit_, "z": z}, active,
-                        timestamps)  # fmt: skip
+        exit_long = z > -self.params.exit_z
+        exit_short = z < self.params.exit_z
+        # every defined z exits one side, so a bar is quiet only where no z is defined
+        active = (exit_long | exit_short).any(axis=1)
+        signals = {
+            "short": short, "long": long, "exit_long": exit_long, "exit_short": exit_short, "z": z,
+        }  # fmt: skip
+        return Prepared(symbols, signals, active, timestamps)
 
     def decide(
         self,
@@ -69,7 +76,9 @@ class MeanReversion(BaseStrategy):
         flat = positions == 0
         go_short = sig["short"][t] & flat & tradable
         go_long = sig["long"][t] & flat & tradable
-        close = sig["exit"][t] & ~flat & tradable
+        close = (
+            (sig["exit_long"][t] & (positions > 0)) | (sig["exit_short"][t] & (positions < 0))
+        ) & tradable
         idx = np.flatnonzero(go_short | go_long | close)
         if idx.size == 0:
             return []

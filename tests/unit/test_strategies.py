@@ -185,8 +185,9 @@ def test_defaults_are_documented_values():
 
 # --- mean_reversion ----------------------------------------------------------------------
 
-# lookback 3: t3 [10,10,13] z=+1.155 -> short; t5 [13,10,11] z=-0.218 -> exit;
-# t6 [10,11,7] z=-1.121 -> long; t2 is a flat window (no z)
+# lookback 3: t3 [10,10,13] z=+1.155 -> short, exits a long; t4 [10,13,10] z=-0.577 -> exits
+# a short (past the mean); t5 [13,10,11] z=-0.218 -> exits either; t6 [10,11,7] z=-1.121 ->
+# long, exits a short; t2 is a flat window (no z)
 MR_CLOSES = [10, 10, 10, 13, 10, 11, 7]
 MR_PARAMS = {"lookback": 3, "entry_z": 1.1, "exit_z": 0.3, "qty": 10}
 
@@ -194,8 +195,9 @@ MR_PARAMS = {"lookback": 3, "entry_z": 1.1, "exit_z": 0.3, "qty": 10}
 def test_mean_reversion_signals_match_hand_computation():
     prepared = MeanReversion(MR_PARAMS).prepare(np.array(MR_CLOSES, float))
 
-    sig = {k: np.flatnonzero(prepared.signals[k][:, 0]).tolist() for k in ("short", "long", "exit")}
-    assert sig == {"short": [3], "long": [6], "exit": [5]}
+    names = ("short", "long", "exit_long", "exit_short")
+    sig = {k: np.flatnonzero(prepared.signals[k][:, 0]).tolist() for k in names}
+    assert sig == {"short": [3], "long": [6], "exit_long": [3, 5], "exit_short": [4, 5, 6]}
     assert np.isnan(prepared.signals["z"][:3, 0]).all()
     assert prepared.signals["z"][3, 0] == pytest.approx(2 / np.sqrt(3))
 
@@ -213,6 +215,32 @@ def test_mean_reversion_enters_only_when_flat_and_exits_any_position():
     assert no_add == []
     assert [(i.side, i.quantity) for i in cover] == [(Side.BUY, 10)]
     assert [(i.side, i.quantity) for i in long] == [(Side.BUY, 10)]
+
+
+def test_mean_reversion_exits_a_position_whose_price_overshot_the_mean():
+    strategy = MeanReversion(MR_PARAMS)
+    closes = np.array(MR_CLOSES, float)[:, None]
+
+    # short from t3; at t4 the close (10) is below its mean (11): z=-0.577, past the mean
+    cover = decide_at(strategy, closes, 4, [-10])
+    # a long is not closed while its price is still far below the mean (t6 z=-1.121)
+    hold = decide_at(strategy, closes, 6, [10])
+
+    assert [(i.side, i.quantity) for i in cover] == [(Side.BUY, 10)]
+    assert hold == []
+
+
+def test_mean_reversion_exit_z_zero_exits_at_the_mean():
+    strategy = MeanReversion({**MR_PARAMS, "exit_z": 0.0})
+    closes = np.array(MR_CLOSES, float)[:, None]
+
+    above = decide_at(strategy, closes, 3, [10])  # z=+1.155: a long has reverted
+    below = decide_at(strategy, closes, 5, [10])  # z=-0.218: not yet
+    short_below = decide_at(strategy, closes, 5, [-10])
+
+    assert [(i.side, i.quantity) for i in above] == [(Side.SELL, 10)]
+    assert below == []
+    assert [(i.side, i.quantity) for i in short_below] == [(Side.BUY, 10)]
 
 
 def test_mean_reversion_rejects_exit_outside_entry():
