@@ -22,11 +22,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, get_args, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from paper_broker.enums import Side
 from paper_broker.quote_columns import quote_columns
@@ -39,6 +39,18 @@ class StrategyParams(BaseModel):
 
     # NaN and infinity pass `gt=0`; `qty=inf` would reach the broker as an order size
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse true/false for a parameter that is not a bool: pydantic's lax mode reads
+        them as 1 and 0, so `--param fast=true` (or `fast = true` in the config) would run
+        a 1-bar average instead of saying the value is wrong."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not bool and bool not in get_args(annotation):
+                raise ValueError("must be a number, not true/false")
+        return value
 
 
 class NoParams(StrategyParams):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from paper_broker.enums import Side
 from paper_broker.records import PortfolioView
+from strategies.base import StrategyParams
 from strategies.buy_and_hold import BuyAndHold
 from strategies.errors import StrategyParamError
 from strategies.indicators import rolling_mean, rolling_mean_std
@@ -169,7 +170,14 @@ def test_sma_crossover_skips_untradable_symbols_and_orders_by_symbol_index():
 
 @pytest.mark.parametrize(
     ("params", "param"),
-    [({"fast": 30, "slow": 30}, "fast"), ({"fastt": 3}, "fastt"), ({"qty": 0}, "qty")],
+    [
+        ({"fast": 30, "slow": 30}, "fast"),
+        ({"fastt": 3}, "fastt"),
+        ({"qty": 0}, "qty"),
+        # lax pydantic reads true/false as 1/0: fast=true would be a 1-bar average
+        ({"fast": True, "slow": 5}, "fast"),
+        ({"qty": True}, "qty"),
+    ],
 )
 def test_sma_crossover_bad_params_name_the_parameter(params, param):
     with pytest.raises(StrategyParamError) as err:
@@ -177,6 +185,16 @@ def test_sma_crossover_bad_params_name_the_parameter(params, param):
 
     assert err.value.param == param
     assert param in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_bool_parameter_of_a_user_strategy_still_takes_true_and_false():
+    class Params(StrategyParams):
+        hedge: bool = False
+        window: int | None = None
+
+    assert Params.model_validate({"hedge": True}).hedge is True
+    with pytest.raises(ValueError, match="not true/false"):
+        Params.model_validate({"window": True})
 
 
 def test_defaults_are_documented_values():
