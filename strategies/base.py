@@ -57,6 +57,14 @@ class NoParams(StrategyParams):
     pass
 
 
+def whole_shares(value: float) -> float:
+    """A share quantity parameter as given, if it is a whole number; orders are in whole
+    shares (see the module docstring), and a `qty` of 2.5 would send 2.5-share orders."""
+    if value != int(value):
+        raise ValueError("must be a whole number of shares")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """What `prepare` computed: signal arrays indexed [bar, symbol] and a per-bar flag.

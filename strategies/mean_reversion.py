@@ -17,10 +17,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from paper_broker.records import OrderIntent
-from strategies.base import BaseStrategy, Prepared, StrategyParams, build_intents
+from strategies.base import (
+    BaseStrategy,
+    Prepared,
+    StrategyParams,
+    build_intents,
+    whole_shares,
+)
 from strategies.indicators import rolling_mean_std
 
 
@@ -29,6 +35,8 @@ class MeanReversionParams(StrategyParams):
     entry_z: float = Field(2.0, gt=0, le=100)
     exit_z: float = Field(0.5, ge=0, le=100)
     qty: float = Field(100.0, gt=0, description="shares per entry")
+
+    _qty_whole = field_validator("qty")(whole_shares)
 
     @model_validator(mode="after")
     def _exit_inside_entry(self) -> MeanReversionParams:

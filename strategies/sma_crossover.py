@@ -14,10 +14,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from paper_broker.records import OrderIntent
-from strategies.base import BaseStrategy, Prepared, StrategyParams, build_intents
+from strategies.base import (
+    BaseStrategy,
+    Prepared,
+    StrategyParams,
+    build_intents,
+    whole_shares,
+)
 from strategies.indicators import RunningSums, compare
 
 
@@ -25,6 +31,8 @@ class SmaCrossoverParams(StrategyParams):
     fast: int = Field(10, ge=1, le=10_000, description="fast window, bars")
     slow: int = Field(30, ge=2, le=10_000, description="slow window, bars")
     qty: float = Field(100.0, gt=0, description="shares bought on a cross up")
+
+    _qty_whole = field_validator("qty")(whole_shares)
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> SmaCrossoverParams:

@@ -177,6 +177,8 @@ def test_sma_crossover_skips_untradable_symbols_and_orders_by_symbol_index():
         # lax pydantic reads true/false as 1/0: fast=true would be a 1-bar average
         ({"fast": True, "slow": 5}, "fast"),
         ({"qty": True}, "qty"),
+        # orders are whole shares; 2.5 would send 2.5-share orders
+        ({"qty": 2.5}, "qty"),
     ],
 )
 def test_sma_crossover_bad_params_name_the_parameter(params, param):
@@ -259,6 +261,12 @@ def test_mean_reversion_exit_z_zero_exits_at_the_mean():
     assert [(i.side, i.quantity) for i in above] == [(Side.SELL, 10)]
     assert below == []
     assert [(i.side, i.quantity) for i in short_below] == [(Side.BUY, 10)]
+
+
+def test_mean_reversion_qty_is_whole_shares():
+    assert MeanReversion({"qty": 3.0}).params.qty == 3
+    with pytest.raises(StrategyParamError, match="qty: must be a whole number of shares"):
+        MeanReversion({"qty": 0.5})
 
 
 def test_mean_reversion_rejects_exit_outside_entry():
