@@ -4,7 +4,8 @@ At a rebalance bar t:
 - return r = close[t] / close[t - lookback] - 1 (undefined -> not eligible);
 - the eligible, tradable symbols are ranked by r, highest first (ties: lower symbol index);
 - each of the top `top_n` gets weight w = 1 / (number selected), every other symbol 0;
-- target shares = floor(equity * w / price), whole shares rounded down;
+- target shares = floor(equity * w / price), whole shares rounded down; 0 when equity <= 0
+  (a negative equity would give negative targets: shorts from a long-only strategy);
 - orders are the differences target - position, for tradable symbols only (a symbol that
   cannot trade now keeps its position until a later rebalance).
 Between rebalance bars nothing is ordered.
@@ -92,7 +93,8 @@ class Momentum(BaseStrategy):
         chosen = ranked[: self.params.top_n]
         weight = 1.0 / chosen.size
         target = np.zeros(positions.shape[0])
-        target[chosen] = np.floor(equity * weight / prices[chosen])
+        # no equity, no longs; and never the negative targets a negative equity would give
+        target[chosen] = np.floor(max(equity, 0.0) * weight / prices[chosen])
         diff = np.where(can_trade, target - positions, 0.0)
         idx = np.flatnonzero(diff)
         return build_intents(prepared.symbols, idx, diff[idx], self.name)

@@ -296,6 +296,16 @@ def test_momentum_rebalances_into_top_n_with_target_shares():
     ]
 
 
+def test_momentum_never_sizes_shorts_from_a_negative_equity():
+    strategy = Momentum({"lookback": 2, "top_n": 1, "rebalance_every": 2})
+    closes = np.column_stack([MOM[s] for s in "ABC"]).astype(float)
+
+    # t4 picks B (30/10); floor(-300/30) = -10 would sell 10 B short
+    intents = decide_at(strategy, closes, 4, [0, 0, 66], equity=-300.0)
+
+    assert [(i.symbol, i.side, i.quantity) for i in intents] == [("2", Side.SELL, 66)]
+
+
 def test_momentum_equal_weight_across_top_n():
     strategy = Momentum({"lookback": 2, "top_n": 2, "rebalance_every": 2})
     closes = np.column_stack([MOM[s] for s in "ABC"]).astype(float)
