@@ -275,7 +275,7 @@ class PaperBroker:
         # accepting one by one subtracts each need from the buying power; the margin covers
         # the rounding of n subtractions, so every order here would pass that check too
         margin = n * 1e-15 * (abs(res.available) + total)
-        if total + margin > res.available:
+        if total > 0 and total + margin > res.available:
             return None
 
         aid = self.account_id
@@ -368,7 +368,10 @@ class PaperBroker:
                 if problem is None:
                     need = res.cost(i, held, sign, it.quantity, ref)
                     need = need + est_comm[k] if need > 0 else need
-                    if need > res.available + 1e-9:
+                    # an order that adds no exposure needs no buying power, even when the
+                    # account has none left (a fill above its reserve can take it below 0):
+                    # refusing it would leave the account unable to sell what it holds
+                    if need > 0 and need > res.available + 1e-9:
                         problem = (
                             RejectReason.INSUFFICIENT_BUYING_POWER,
                             f"needs {need:.2f}, buying power {max(res.available, 0.0):.2f}",

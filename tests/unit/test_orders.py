@@ -183,3 +183,19 @@ def test_replacing_a_sell_into_a_short_needs_buying_power(
         assert result.reason is RejectReason.INSUFFICIENT_BUYING_POWER
         assert result.detail == needs
         assert order.quantity == 10
+
+
+@pytest.mark.parametrize("batch", [1, 2], ids=["one order", "a batch"])
+def test_an_account_without_buying_power_can_still_sell_what_it_holds(batch: int) -> None:
+    # the buy was reserved at the mark (100) and filled at the ask (101): cash is -100
+    broker = make_broker(cash=10_000.0, marks={"A": 100.0, "B": 100.0})
+    broker.submit([make_intent("A", "buy", 100)], at(0))
+    broker.process_quotes(make_quotes(["A"], mid=100.5, spread_bps=100, ts=at(0)), at(0))
+    assert broker.account().cash < 0 and broker.account().buying_power == 0.0
+
+    sells = [make_intent("A", "sell", 100 / batch) for _ in range(batch)]
+    result = broker.submit(sells, at(1))
+    refused = broker.submit([make_intent("B", "buy", 1)], at(1))
+
+    assert result.rejections == [] and len(result.orders) == batch
+    assert [r.reason for r in refused.rejections] == [RejectReason.INSUFFICIENT_BUYING_POWER]
