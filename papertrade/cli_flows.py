@@ -62,10 +62,9 @@ def _preflight(settings: Settings, as_of: datetime | None = None) -> None:
     warehouse (see `check_warehouse`)."""
     from paper_broker.market_data.factory import make_provider
     from papertrade.calendar import MarketCalendar
-    from papertrade.interval import check_warehouse
-    from strategies.registry import load_strategy
+    from papertrade.interval import check_warehouse, load_paper_strategy
 
-    load_strategy(settings.strategy.name, settings.strategy.params)
+    load_paper_strategy(settings)
     make_provider(settings.market_data, settings.universe.symbols).close()
     calendar = MarketCalendar.for_market(settings.market_data)
     calendar.check()

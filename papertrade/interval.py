@@ -133,7 +133,7 @@ def open_run(
             "as_of": as_of.isoformat(),
             "status": IntervalStatus.MARKET_CLOSED,
         }
-    strategy = load_strategy(settings.strategy.name, settings.strategy.params)
+    strategy = load_paper_strategy(settings)
     with _borrowed(settings, conn) as db:
         marks = load_account_marks(db, account, as_of, session, settings.account.initial_cash)
         if marks.committed_summary is not None:
@@ -463,6 +463,22 @@ def previous_mids(history: pd.DataFrame, last: datetime | None) -> dict[str, flo
     row = history.to_numpy()[-1]
     known = ~np.isnan(row)
     return dict(zip(history.columns[known].astype(str).tolist(), row[known].tolist(), strict=True))
+
+
+def load_paper_strategy(settings: Settings) -> Strategy:
+    """The configured strategy, refused when the history a paper interval gives it is
+    shorter than its first signal needs: such an account would never trade, silently (a
+    backtest has the whole bars file and would trade)."""
+    strategy = load_strategy(settings.strategy.name, settings.strategy.params)
+    needed = int(getattr(strategy, "history_needed", 0))
+    have = settings.market_data.history_bars
+    if have < needed:
+        raise UserError(
+            f"config key market_data.history_bars: {have} bars of history, but strategy "
+            f"{settings.strategy.name} needs {needed} before it can signal (set it to at "
+            f"least {needed})"
+        )
+    return strategy
 
 
 def previous_volumes(

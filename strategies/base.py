@@ -206,6 +206,12 @@ class BaseStrategy(ABC):
     def __init__(self, params: Mapping[str, Any] | BaseModel | None = None) -> None:
         self.params = validate_params(self.Params, params, self.name or type(self).__name__)
 
+    @property
+    def history_needed(self) -> int:
+        """Closes before the current bar that a first signal needs: a paper account whose
+        `[market_data] history_bars` is shorter would never trade, so it is refused."""
+        return 0
+
     def prepare(self, closes: np.ndarray | pd.DataFrame, timestamps: Any = None) -> Prepared:
         """Causal indicators over the whole history, once (see the module docstring)."""
         values, symbols, ts = as_matrix(closes, timestamps)

@@ -50,6 +50,10 @@ class MeanReversion(BaseStrategy):
     Params: ClassVar[type[StrategyParams]] = MeanReversionParams
     params: MeanReversionParams
 
+    @property
+    def history_needed(self) -> int:
+        return self.params.lookback - 1  # the window includes the current bar
+
     def _prepare(
         self, values: np.ndarray, symbols: tuple[str, ...], timestamps: np.ndarray | None
     ) -> Prepared:

@@ -59,6 +59,10 @@ class Momentum(BaseStrategy):
     Params: ClassVar[type[StrategyParams]] = MomentumParams
     params: MomentumParams
 
+    @property
+    def history_needed(self) -> int:
+        return self.params.lookback  # the close `lookback` bars back
+
     def _prepare(
         self, values: np.ndarray, symbols: tuple[str, ...], timestamps: np.ndarray | None
     ) -> Prepared:

@@ -46,6 +46,10 @@ class SmaCrossover(BaseStrategy):
     Params: ClassVar[type[StrategyParams]] = SmaCrossoverParams
     params: SmaCrossoverParams
 
+    @property
+    def history_needed(self) -> int:
+        return self.params.slow  # the slow average at the bar before, to see a cross
+
     def _prepare(
         self, values: np.ndarray, symbols: tuple[str, ...], timestamps: np.ndarray | None
     ) -> Prepared:

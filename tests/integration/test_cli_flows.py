@@ -53,6 +53,12 @@ def test_missing_config_file(tmp_path: Path) -> None:
         ('[strategy]\nname = "sma_crossover"\nparams = { speed = 3 }\n', "speed"),
         ("[risk]\nmax_order_notional = -1\n", "risk.max_order_notional"),
         ('[market_data]\ncalendar = "XXXX"\n', "unknown exchange calendar: XXXX"),
+        # a paper account that could never signal
+        (
+            '[strategy]\nname = "sma_crossover"\nparams = { fast = 10, slow = 150 }\n',
+            "market_data.history_bars: 100 bars of history, but strategy sma_crossover needs 150",
+        ),
+        ('[market_data]\nhistory_bars = 19\n[strategy]\nname = "momentum"\n', "needs 20"),
     ],
 )
 def test_bad_strategy_or_config_fails_before_anything_runs(

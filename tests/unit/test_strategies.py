@@ -412,3 +412,18 @@ def test_appending_future_bars_never_changes_past_decisions(strategy, seed, cut,
     for t in range(cut):
         args = (positions, 10_000.0, closes[t], np.isfinite(closes[t]))
         assert strategy.decide(t, past, *args) == strategy.decide(t, full, *args)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "needed"),
+    [("sma_crossover", {"fast": 3, "slow": 7}, 7), ("mean_reversion", {"lookback": 5}, 4),
+     ("momentum", {"lookback": 6}, 6), ("buy_and_hold", {}, 0)],
+)  # fmt: skip
+def test_history_needed_is_what_a_first_signal_looks_back(name, params, needed) -> None:
+    """Closes before the current bar: a crossover compares the slow average at the bar
+    before, a z-score's window includes the current bar, a return looks `lookback` back."""
+    from strategies.registry import load_strategy
+
+    strategy = load_strategy(name, params)
+
+    assert strategy.history_needed == needed
