@@ -169,10 +169,18 @@ def quote_prices(quotes: pd.DataFrame, symbols: tuple[str, ...]) -> tuple[np.nda
     return np.where(tradable, prices, np.nan), tradable
 
 
-def position_array(portfolio: PortfolioView, symbols: tuple[str, ...]) -> np.ndarray:
-    """Signed position quantities aligned to `symbols` (0 where none is held)."""
+def position_array(
+    portfolio: PortfolioView, symbols: tuple[str, ...], *, with_open_orders: bool = False
+) -> np.ndarray:
+    """Signed position quantities aligned to `symbols` (0 where none is held); with
+    `with_open_orders`, plus what the open orders may still buy, minus what they may sell."""
     held = portfolio.positions
-    return np.fromiter((held.get(s, 0.0) for s in symbols), dtype=np.float64, count=len(symbols))
+    out = np.fromiter((held.get(s, 0.0) for s in symbols), dtype=np.float64, count=len(symbols))
+    if with_open_orders:
+        buys, sells = portfolio.pending_buy, portfolio.pending_sell
+        out += np.fromiter((buys.get(s, 0.0) - sells.get(s, 0.0) for s in symbols),
+                           dtype=np.float64, count=len(symbols))  # fmt: skip
+    return out
 
 
 def build_intents(
@@ -202,6 +210,10 @@ class BaseStrategy(ABC):
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = NoParams
+    # A strategy that trades towards a target (target - position) sets this: `decide` then
+    # gets positions that include what the open orders will still buy or sell, so an order
+    # still working (a fill capped by the volume, a resting limit) is not sent again.
+    counts_open_orders: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any] | BaseModel | None = None) -> None:
         self.params = validate_params(self.Params, params, self.name or type(self).__name__)
@@ -253,7 +265,9 @@ class BaseStrategy(ABC):
             return []
         prepared = self.prepare(window)
         prices, tradable = quote_prices(quotes, prepared.symbols)
-        positions = position_array(portfolio, prepared.symbols)
+        positions = position_array(
+            portfolio, prepared.symbols, with_open_orders=self.counts_open_orders
+        )
         return self.decide(
             prepared.n_bars - 1, prepared, positions, portfolio.equity, prices, tradable
         )

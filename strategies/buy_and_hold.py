@@ -18,6 +18,7 @@ from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams, bu
 class BuyAndHold(BaseStrategy):
     name: ClassVar[str] = "buy_and_hold"
     Params: ClassVar[type[StrategyParams]] = NoParams
+    counts_open_orders: ClassVar[bool] = True  # a buy still working is the one buy
 
     def _prepare(
         self, values: np.ndarray, symbols: tuple[str, ...], timestamps: np.ndarray | None

@@ -58,6 +58,7 @@ class Momentum(BaseStrategy):
     name: ClassVar[str] = "momentum"
     Params: ClassVar[type[StrategyParams]] = MomentumParams
     params: MomentumParams
+    counts_open_orders: ClassVar[bool] = True  # targets net of the orders still working
 
     @property
     def history_needed(self) -> int:

@@ -155,6 +155,7 @@ def run_backtest(
     every = max(1, n_bars // 100)
     process = broker.process_bar_arrays
     guard = config.risk
+    counts_open_orders = bool(getattr(strategy, "counts_open_orders", False))
 
     for t in range(n_bars):
         now = times[t]
@@ -164,7 +165,12 @@ def run_backtest(
                 book.add(t, fills)
         if t >= trade_from and active[t]:
             equity = book.cash + float(book.qty @ marks[t])
-            intents = strategy.decide(t, prepared, book.qty.copy(), equity, cl[t], tradable[t])
+            held = book.qty.copy()
+            if counts_open_orders:  # as `generate` does on paper (see BaseStrategy)
+                buys, sells = PortfolioArrays.pending(broker.open_orders(), index, n_sym)
+                if buys is not None and sells is not None:
+                    held += buys - sells
+            intents = strategy.decide(t, prepared, held, equity, cl[t], tradable[t])
             if intents:
                 intents = _numbered(intents, client_order_id(aid, now, name, 0))
                 if not next_open:

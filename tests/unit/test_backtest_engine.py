@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from paper_broker.commission import PercentCommission
+from paper_broker.commission import PercentCommission, ZeroCommission
 from paper_broker.config import BrokerConfig
 from paper_broker.enums import OrderStatus, Side
 from paper_broker.fills import FillModel
 from paper_broker.records import OrderIntent
-from paper_broker.slippage import FixedBpsSlippage
+from paper_broker.slippage import FixedBpsSlippage, NoSlippage
 from papertrade.backtest.bars import BarPanel, panel_from_frame
 from papertrade.backtest.engine import BacktestConfig, run_backtest
 from papertrade.backtest.storage import performance_row
@@ -266,3 +266,19 @@ def test_a_run_the_risk_checks_refuse_says_so() -> None:
     summary = run_backtest(panel, load_strategy("buy_and_hold"), config).summary()
 
     assert (summary["n_fills"], summary["n_risk_rejections"]) == (0, 3)
+
+
+def test_a_target_strategy_does_not_send_again_what_an_open_order_still_buys() -> None:
+    """Momentum into one symbol at 10 with 10,000: a target of 1,000 shares, of which the
+    volume cap (10% of 1,000 a bar) fills 100 a bar. The one order keeps working; the
+    strategy does not add the unfilled rest again at every rebalance."""
+    frame = bars_frame({"AAA": [10.0] * 8}).assign(volume=1_000.0)
+    free = BrokerConfig(slippage=NoSlippage(), commission=ZeroCommission(), max_volume_share=0.1)
+    config = BacktestConfig("bt", initial_cash=10_000.0, broker=free)
+    strategy = load_strategy("momentum", {"lookback": 1, "top_n": 1, "rebalance_every": 1})
+
+    result = run_backtest(panel_from_frame(frame), strategy, config)
+
+    bought = [o.quantity for o in result.orders if o.side is Side.BUY]
+    assert bought[0] > 900 and sum(bought) <= 1_000
+    assert sum(f.quantity for f in result.fills) == 100 * 6  # bars 2..7 fill 100 each

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -304,6 +305,18 @@ def test_momentum_never_sizes_shorts_from_a_negative_equity():
     intents = decide_at(strategy, closes, 4, [0, 0, 66], equity=-300.0)
 
     assert [(i.symbol, i.side, i.quantity) for i in intents] == [("2", Side.SELL, 66)]
+
+
+def test_momentum_on_paper_counts_the_open_orders_towards_its_targets():
+    # t2 picks C (15/10): a target of floor(1000/15) = 66, of which a buy of 40 still works
+    history = frame({s: [float(x) for x in MOM[s][:3]] for s in "ABC"})
+    strategy = Momentum({"lookback": 2, "top_n": 1, "rebalance_every": 2})
+    working = dataclasses.replace(portfolio(C=20.0), pending_buy={"C": 40.0})
+    as_of = history.index[-1].to_pydatetime()
+
+    intents = strategy.generate(history, quotes(A=12.0, B=10.0, C=15.0), working, as_of)
+
+    assert [(i.symbol, i.side, i.quantity) for i in intents] == [("C", Side.BUY, 6)]
 
 
 def test_momentum_equal_weight_across_top_n():
