@@ -323,6 +323,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE marks_v7 RENAME TO marks",
         ),
     ),
+    Migration(
+        8,
+        "daily_pnl keeps the dates of daily bars stamped at midnight UTC (a backtest on"
+        " date-only bars) instead of moving each to the New York evening before",
+        (views.DAILY_PNL,),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -4,6 +4,9 @@
   the simple return since the previous snapshot.
 - `daily_pnl`: one row per account and New York calendar date: closing equity, P&L and simple
   return against the previous day's close (the account's initial cash on its first day).
+  An account whose snapshots all fall on midnight UTC holds daily bars labelled by date
+  (a bars file with `2024-01-08` for Monday's close, read as 2024-01-08T00:00Z): its rows
+  keep those dates, which in New York would be the evening before (a Sunday for Monday).
 - `round_trips`: closed trades. Fills are matched first-in-first-out per account and symbol;
   each closing fill yields one round trip per direction it closes, so a partial close is its
   own trade and a fill that flips long -> short closes the long (one trade) and opens a short
@@ -34,16 +37,24 @@ WINDOW running AS (
 
 DAILY_PNL = """
 CREATE OR REPLACE VIEW daily_pnl AS
-WITH days AS (
+WITH stamped AS (
+    -- AT TIME ZONE on both sides: the dates do not depend on the session's TimeZone
+    SELECT
+        *,
+        bool_and((ts AT TIME ZONE 'UTC')::TIME = TIME '00:00:00')
+            OVER (PARTITION BY account_id) AS date_labels
+    FROM equity
+), days AS (
     SELECT
         account_id,
-        (ts AT TIME ZONE 'America/New_York')::DATE AS session_date,
+        CASE WHEN date_labels THEN (ts AT TIME ZONE 'UTC')::DATE
+             ELSE (ts AT TIME ZONE 'America/New_York')::DATE END AS session_date,
         max(ts) AS close_ts,
         arg_max(equity, ts) AS equity,
         arg_max(realized_pnl, ts) AS realized_pnl,
         arg_min(equity, ts) AS first_equity
-    FROM equity
-    GROUP BY ALL
+    FROM stamped
+    GROUP BY account_id, session_date
 ), chained AS (
     SELECT
         d.*,

@@ -92,3 +92,68 @@ def test_equity_curve_and_daily_pnl(tmp_path: Path) -> None:
         ("2025-03-03", 101.0, pytest.approx(1.0), pytest.approx(0.01)),
         ("2025-03-04", 99.0, pytest.approx(-2.0), pytest.approx(99 / 101 - 1)),
     ]
+
+
+def test_daily_pnl_keeps_the_dates_of_daily_bars_stamped_at_midnight_utc(tmp_path: Path) -> None:
+    import pandas as pd
+
+    db = tmp_path / "w.duckdb"
+    # a backtest on date-only daily bars: Friday 2024-01-05 and Monday 2024-01-08 are read as
+    # midnight UTC, which in New York is Thursday and Sunday evening
+    daily = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2024-01-05", "2024-01-08"], utc=True),
+            "cash": [100.0, 100.0],
+            "positions_value": 0.0,
+            "equity": [101.0, 103.0],
+        }
+    )
+    # an intraday account with one snapshot on midnight UTC (19:00 in New York, EST): that
+    # instant belongs to its New York date
+    intraday = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2024-01-05 20:00", "2024-01-06 00:00"], utc=True),
+            "cash": [100.0, 100.0],
+            "positions_value": 0.0,
+            "equity": [102.0, 104.0],
+        }
+    )
+    with connect(db) as conn:
+        write_backtest(conn, "daily", initial_cash=100.0, created_at=T0, equity=daily)
+        write_backtest(conn, "intraday", initial_cash=100.0, created_at=T0, equity=intraday)
+
+    with connect(db, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT account_id, session_date::VARCHAR, equity, pnl FROM daily_pnl "
+            "ORDER BY account_id, session_date"
+        ).fetchall()
+
+    assert rows == [
+        ("daily", "2024-01-05", 101.0, pytest.approx(1.0)),
+        ("daily", "2024-01-08", 103.0, pytest.approx(2.0)),
+        ("intraday", "2024-01-05", 104.0, pytest.approx(4.0)),
+    ]
+
+
+def test_an_older_file_gets_the_current_daily_pnl_on_its_next_write(tmp_path: Path) -> None:
+    import duckdb
+
+    from warehouse import schema
+
+    db = tmp_path / "w.duckdb"
+    old_view = (
+        "CREATE OR REPLACE VIEW daily_pnl AS SELECT account_id,"
+        " (ts AT TIME ZONE 'America/New_York')::DATE AS session_date FROM equity"
+    )
+    with duckdb.connect(str(db)) as raw:
+        schema.migrate(raw, target=7)
+        raw.execute(old_view)  # the view as papertrade before v8 created it
+        raw.execute(
+            "INSERT INTO equity (account_id, ts, cash, positions_value, equity)"
+            " VALUES ('bt', TIMESTAMPTZ '2024-01-08 00:00:00+00', 1, 0, 1)"
+        )
+
+    with connect(db) as conn:
+        dates = conn.execute("SELECT session_date::VARCHAR FROM daily_pnl").fetchall()
+
+    assert dates == [("2024-01-08",)]
