@@ -145,13 +145,15 @@ def _missing(value: Any) -> bool:
 def _read(settings: Settings, sql: str, params: list[Any]) -> Rows:
     import duckdb
 
-    from warehouse.connection import connect
+    from warehouse.connection import connect, naming_an_older_schema
     from warehouse.query import Rows
 
+    path = settings.warehouse.path
     timeout = settings.warehouse.lock_timeout_seconds
-    with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
+    with connect(path, read_only=True, timeout=timeout) as conn:
         try:
-            return Rows.fetch(conn.execute(sql, params))
+            with naming_an_older_schema(conn, path):
+                return Rows.fetch(conn.execute(sql, params))
         except duckdb.CatalogException as exc:
             raise UserError(
                 f"{settings.warehouse.path} is not a papertrade warehouse: "

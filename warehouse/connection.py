@@ -44,6 +44,7 @@ from warehouse.errors import (
     NotAWarehouse,
     NotWritable,
     SchemaTooNew,
+    SchemaTooOld,
     WarehouseBusy,
 )
 from warehouse.locking import Backoff, pass_reader_gate, writer_intent
@@ -282,6 +283,22 @@ def refuse_foreign(conn: duckdb.DuckDBPyConnection, db_path: Path) -> int:
     if found == 0 and schema.has_tables(conn):
         raise NotAWarehouse(db_path, "a DuckDB file of another program; nothing written")
     return found
+
+
+@contextmanager
+def naming_an_older_schema(conn: duckdb.DuckDBPyConnection, db_path: str | Path) -> Iterator[None]:
+    """A reader's query that fails for a missing table or column of a file an older
+    papertrade wrote raises `SchemaTooOld`, which says so and how the file gets upgraded,
+    instead of DuckDB's binder error (readers open the file read-only and cannot migrate
+    it). Other failures, and those of a current file, pass through unchanged."""
+    try:
+        yield
+    except (duckdb.CatalogException, duckdb.BinderException) as exc:
+        found = schema.current_version(conn)
+        if 0 < found < schema.LATEST_VERSION:
+            detail = str(exc).splitlines()[0]
+            raise SchemaTooOld(Path(db_path), found, schema.LATEST_VERSION, detail) from None
+        raise
 
 
 def _migrate(conn: duckdb.DuckDBPyConnection, db_path: Path) -> None:

@@ -6,6 +6,7 @@ PapertradeError (papertrade.errors)
  │    └── SchemaTooNew       the file was written by a newer papertrade
  └── UserError
       ├── DatabaseNotFound   a read was asked of a file that does not exist
+      ├── SchemaTooOld       a read needs a table or column a file of an older papertrade lacks
       ├── NotWritable        a writer cannot create or write the file where `--db` points
       ├── NotAWarehouse      the path is a directory, not a DuckDB file, or another program's
       └── ReadOnlySqlError   `papertrade sql` got a statement that could write or reach outside
@@ -38,6 +39,19 @@ class SchemaTooNew(WarehouseError):
         super().__init__(
             f"warehouse {path} has schema v{found}, newer than this papertrade (v{known}); "
             "upgrade papertrade"
+        )
+        self.found = found
+        self.known = known
+
+
+class SchemaTooOld(UserError):
+    """A read asked for a table or column that a file written by an older papertrade does not
+    have yet. Readers never migrate (they open the file read-only); the next writer does."""
+
+    def __init__(self, path: Path, found: int, known: int, detail: str) -> None:
+        super().__init__(
+            f"warehouse {path} has schema v{found}, older than this papertrade's v{known}: "
+            f"{detail} (the next interval, backtest or kill-switch change upgrades the file)"
         )
         self.found = found
         self.known = known

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from warehouse.connection import DEFAULT_TIMEOUT, connect
+from warehouse.connection import DEFAULT_TIMEOUT, connect, naming_an_older_schema
 from warehouse.errors import ReadOnlySqlError
 
 _ALLOWED = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
@@ -66,8 +66,12 @@ def run_readonly_sql(path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOU
     """Run one read-only statement against the warehouse and return its rows.
 
     Raises `ReadOnlySqlError` for a statement that could write or reach outside the file,
-    `DatabaseNotFound` for a missing file, `duckdb.Error` for SQL that fails to run (the
-    caller shows its first line)."""
+    `DatabaseNotFound` for a missing file, `SchemaTooOld` for a table or column missing from
+    a file an older papertrade wrote, `duckdb.Error` for SQL that fails to run (the caller
+    shows its first line)."""
     query = check_readonly(sql)
-    with connect(path, read_only=True, timeout=timeout, external_access=False) as conn:
+    with (
+        connect(path, read_only=True, timeout=timeout, external_access=False) as conn,
+        naming_an_older_schema(conn, path),
+    ):
         return Rows.fetch(conn.execute(query))

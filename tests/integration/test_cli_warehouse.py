@@ -216,3 +216,42 @@ def test_read_commands_do_not_load_pandas(db: Path, command: list[str]) -> None:
 
     assert json.loads(out.stdout)
     assert out.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_readers_of_a_file_of_an_older_papertrade_say_so_and_a_writer_upgrades_it(
+    tmp_path: Path,
+) -> None:
+    import duckdb
+
+    from warehouse import schema
+
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as raw:  # as papertrade at schema v5 left it
+        schema.migrate(raw, target=5)
+        raw.execute("INSERT INTO accounts VALUES ('paper', now(), 1000, 'paper', NULL)")
+        raw.execute("INSERT INTO equity VALUES ('paper', now(), 1000, 0, 1000, 0, 0, 0, 0)")
+
+    account = run("account", "--db", str(db))  # reads intervals.commissions (v6)
+    trips = run("sql", "SELECT * FROM round_trips", "--db", str(db))  # a v2 view: there
+    typo = run("sql", "SELECT nope FROM fills", "--db", str(db))
+    upgrade = run("kill-switch", "off", "--db", str(db))
+    after = run("account", "--db", str(db), "--json")
+
+    assert account.exit_code == 2
+    assert account.stderr.count("\n") == 1
+    assert "has schema v5, older than this papertrade's" in account.stderr
+    assert "commissions" in account.stderr
+    assert trips.exit_code == 0
+    # a query of the user's own still names its own mistake
+    assert typo.exit_code == 2 and '"nope"' in typo.stderr and "schema v5" in typo.stderr
+    assert upgrade.exit_code == 0, upgrade.output
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout)["equity"] == 1000.0
+
+
+def test_a_query_error_on_a_current_file_does_not_blame_the_schema(db: Path) -> None:
+    result = run("sql", "SELECT nope FROM fills", "--db", str(db))
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: SQL error: Binder Error")
+    assert "schema" not in result.stderr
