@@ -94,11 +94,13 @@ def _print_rows(rows: Rows, as_json: bool, as_csv: bool = False, title: str = ""
 
 def _text(value: Any) -> Any:
     """Values without a text form of their own, as text: bytes in hex, lists and structs as
-    JSON, UUIDs and decimals as their digits; everything else unchanged."""
+    JSON, UUIDs and decimals as their digits; everything else unchanged. Lists and structs
+    go through `_json` as `--json` prints them, so a NaN or infinity inside is null: Python's
+    own `NaN` and `Infinity` tokens are no JSON, and a strict parser of the cell refused it."""
     if isinstance(value, bytes | bytearray | memoryview):
         return "\\x" + bytes(value).hex()
     if isinstance(value, list | dict):
-        return json.dumps(value, default=_json_default)
+        return json.dumps(_json(value), allow_nan=False)
     if isinstance(value, uuid.UUID | decimal.Decimal):
         return str(value)
     return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -255,3 +257,23 @@ def test_a_query_error_on_a_current_file_does_not_blame_the_schema(db: Path) -> 
     assert result.exit_code == 2
     assert result.stderr.startswith("error: SQL error: Binder Error")
     assert "schema" not in result.stderr
+
+
+_NON_FINITE_INSIDE = (
+    "SELECT ['nan'::DOUBLE, 'inf'::DOUBLE, 1.5] AS l, {'x': '-inf'::DOUBLE, 'y': 2} AS st"
+)
+
+
+def test_lists_and_structs_holding_nan_print_as_strict_json(db: Path) -> None:
+    as_csv = run("sql", _NON_FINITE_INSIDE, "--db", str(db), "--csv")
+    as_table = run("sql", _NON_FINITE_INSIDE, "--db", str(db))
+
+    assert as_csv.exit_code == 0, as_csv.output
+    (row,) = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda token: pytest.fail(f"not JSON: {token}"))
+
+    assert strict(row["l"]) == [None, None, 1.5]
+    assert strict(row["st"]) == {"x": None, "y": 2}
+    assert "NaN" not in as_table.stdout and "Infinity" not in as_table.stdout
