@@ -282,15 +282,25 @@ def account_command(
         settings,
         "WITH eq AS (SELECT * FROM equity WHERE account_id = ? ORDER BY ts DESC LIMIT 1), "
         "st AS (SELECT state, reason FROM trading_state WHERE account_id = ? "
-        "       ORDER BY ts DESC LIMIT 1) "
-        "SELECT a.account_id, a.kind, a.initial_cash, eq.ts, eq.cash, eq.positions_value, "
-        "eq.equity, eq.gross_exposure, eq.net_exposure, eq.realized_pnl, eq.unrealized_pnl, "
+        "       ORDER BY ts DESC LIMIT 1), "
+        # a paper interval records its commissions and P&L; a backtest's bars do not, so
+        # they come from its fills and its closing positions
+        "pnl AS (SELECT eq.*, coalesce("
+        "  (SELECT commissions FROM intervals i WHERE i.account_id = eq.account_id"
+        "   AND i.as_of = eq.ts),"
+        "  (SELECT sum(commission) FROM fills f WHERE f.account_id = eq.account_id"
+        "   AND f.ts <= eq.ts), 0) AS commissions, coalesce(eq.unrealized_pnl,"
+        "  (SELECT coalesce(sum(unrealized_pnl), 0) FROM positions p"
+        "   WHERE p.account_id = eq.account_id AND p.ts = eq.ts)) AS unrealized FROM eq) "
+        "SELECT a.account_id, a.kind, a.initial_cash, pnl.ts, pnl.cash, pnl.positions_value, "
+        "pnl.equity, pnl.gross_exposure, pnl.net_exposure, "
         # realized + unrealized - commissions = equity - initial cash
-        "(SELECT commissions FROM intervals WHERE account_id = a.account_id AND as_of = eq.ts)"
-        " AS commissions, "
+        "coalesce(pnl.realized_pnl, pnl.equity - a.initial_cash - pnl.unrealized"
+        " + pnl.commissions) AS realized_pnl, pnl.unrealized AS unrealized_pnl, "
+        "pnl.commissions, "
         "coalesce((SELECT state FROM st), 'active') AS trading_state, "
         "(SELECT reason FROM st) AS trading_state_reason "
-        "FROM accounts a LEFT JOIN eq USING (account_id) WHERE a.account_id = ?",
+        "FROM accounts a LEFT JOIN pnl USING (account_id) WHERE a.account_id = ?",
         [account, account, account],
     )
     if not rows.values:

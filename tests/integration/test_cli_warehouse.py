@@ -277,3 +277,28 @@ def test_lists_and_structs_holding_nan_print_as_strict_json(db: Path) -> None:
     assert strict(row["l"]) == [None, None, 1.5]
     assert strict(row["st"]) == {"x": None, "y": 2}
     assert "NaN" not in as_table.stdout and "Infinity" not in as_table.stdout
+
+
+def test_account_of_a_backtest_shows_its_pnl_and_commissions(tmp_path: Path) -> None:
+    # a backtest records no per-bar P&L: it comes from its fills and closing positions
+    bars = tmp_path / "bars.csv"
+    closes = [10, 10, 10, 10, 12, 13, 8, 7, 9, 11, 12, 12]
+    bars.write_text(
+        "timestamp,symbol,open,high,low,close,volume\n"
+        + "".join(f"2024-01-{2 + k:02d}T21:00:00Z,AAA,{c},{c + 1},{c - 1},{c},1000000\n"
+                  for k, c in enumerate(closes))
+    )  # fmt: skip
+    db = tmp_path / "bt.duckdb"
+    params = ["--param", "fast=2", "--param", "slow=3"]
+    backtest = run("backtest", "--bars", str(bars), "--strategy", "sma_crossover", *params,
+                   "--db", str(db), "--account-id", "bt")  # fmt: skip
+    assert backtest.exit_code == 0, backtest.output
+    with connect(db, read_only=True) as conn:
+        ((paid,),) = conn.execute("SELECT sum(commission) FROM fills").fetchall()
+
+    account = json.loads(run("account", "--db", str(db), "--account-id", "bt", "--json").stdout)
+
+    assert paid > 0 and account["commissions"] == pytest.approx(paid)
+    assert account["realized_pnl"] + account["unrealized_pnl"] - account["commissions"] == (
+        pytest.approx(account["equity"] - account["initial_cash"])
+    )
