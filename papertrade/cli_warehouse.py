@@ -377,6 +377,11 @@ def _set_state(
 
     settings = settings_from(config, db)
     account = _account(settings, account_id)
+    kind = _read(settings, "SELECT kind FROM accounts WHERE account_id = ?", [account])
+    if kind.values[0][0] != "paper":
+        # a backtest replays its bars and reads no trading state: a switch would do nothing
+        raise UserError(f"account {account} is a {kind.values[0][0]} account: the kill switch "
+                        "is for paper accounts")  # fmt: skip
     now = datetime.now(UTC)
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, timeout=timeout) as conn:

@@ -302,3 +302,5 @@ def test_account_of_a_backtest_shows_its_pnl_and_commissions(tmp_path: Path) -> 
     assert account["realized_pnl"] + account["unrealized_pnl"] - account["commissions"] == (
         pytest.approx(account["equity"] - account["initial_cash"])
     )
+    halt = run("kill-switch", "on", "--reason", "x", "--db", str(db), "--account-id", "bt")
+    assert halt.exit_code == 2 and "bt is a backtest account" in halt.stderr
