@@ -20,7 +20,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from warehouse.errors import NotWritable
@@ -77,15 +77,22 @@ def open_lock_file(lock: Path, db_path: Path) -> int:
 
 
 @contextmanager
-def writer_intent(db_path: Path, backoff: Backoff) -> Iterator[bool]:
-    """Hold the exclusive intent lock for the block. Yields False if it was not acquired
-    before the backoff's deadline (the caller raises `WarehouseBusy`)."""
-    fd = open_lock_file(intent_path(db_path), db_path)
+def exclusive_lock(lock: Path, db_path: Path, backoff: Backoff) -> Iterator[bool]:
+    """Hold an exclusive `flock` on the file `lock` next to `db_path` for the block. Yields
+    False if it was not acquired before the backoff's deadline (the block then runs
+    without it, and decides what that means)."""
+    fd = open_lock_file(lock, db_path)
     try:
         acquired = _acquire(fd, fcntl.LOCK_EX, backoff)
         yield acquired
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def writer_intent(db_path: Path, backoff: Backoff) -> AbstractContextManager[bool]:
+    """Hold the exclusive intent lock for the block. Yields False if it was not acquired
+    before the backoff's deadline (the caller raises `WarehouseBusy`)."""
+    return exclusive_lock(intent_path(db_path), db_path, backoff)
 
 
 def pass_reader_gate(db_path: Path, backoff: Backoff) -> bool:

@@ -7,6 +7,9 @@ already marked. The first failure stops the run (later rows wait, order is kept)
 that row pending with `attempts + 1` and the scrubbed `last_error`; a message Slack rejects
 for its content (`invalid_blocks`, `msg_too_long`, ...) is marked `failed` instead so it
 cannot block the queue. With no Slack configured, rows are printed and marked `printed`.
+`deliver_pending` lets one process at a time deliver a warehouse's outbox (an exclusive lock
+on `<db>.outbox.lock`): two runs of one interval finish together, and each would otherwise
+post the rows the other has not marked yet.
 
 The table belongs to the warehouse schema; this module reads and updates it, creating
 nothing. Status meaning here: `pending` = still to deliver (including after a transient
@@ -201,10 +204,31 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Deliver the warehouse's pending alerts with `sender` (default: `build_sender` from
     `[slack]` and the environment). `now` stamps `sent_at`; the shell's clock by default."""
+    from warehouse.locking import Backoff, exclusive_lock
+
     chosen = sender if sender is not None else build_sender(settings.slack)
     stamp = now if now is not None else datetime.now(UTC)
-    outbox = DuckDBOutbox(db_path, settings.warehouse.lock_timeout_seconds)
-    return deliver(outbox, chosen, now=stamp, account_id=account_id, limit=limit)
+    timeout = settings.warehouse.lock_timeout_seconds
+    outbox = DuckDBOutbox(db_path, timeout)
+    # One delivery per warehouse file at a time: a row is read as pending, posted, then
+    # marked, so two deliveries that overlap (an interval's and the retry of it, or the
+    # kill switch's) would both post it. The one that waits reads the outbox afresh once
+    # its turn comes, and finds the rows the other marked.
+    with exclusive_lock(delivery_lock_path(Path(db_path)), Path(db_path), Backoff(timeout)) as turn:
+        if not turn:
+            log.warning("alert delivery skipped: another delivery still runs after %g s", timeout)
+            return DeliveryReport(
+                pending=outbox.count_pending(account_id), error=DELIVERY_BUSY
+            )  # fmt: skip
+        return deliver(outbox, chosen, now=stamp, account_id=account_id, limit=limit)
+
+
+DELIVERY_BUSY = "another delivery of this outbox is in progress"
+
+
+def delivery_lock_path(db_path: Path) -> Path:
+    """`<db>.outbox.lock`: held by the process delivering the file's outbox."""
+    return db_path.with_name(db_path.name + ".outbox.lock")
 
 
 def _send(sender: Sender, alert: AlertRecord) -> SendResult:

@@ -4,6 +4,7 @@ the order it was raised."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,15 +13,19 @@ from typing import Any
 import pytest
 
 from paper_broker.market_data.factory import make_provider
-from papertrade.alerts.sender import build_sender
+from papertrade.alerts.outbox import deliver_pending
+from papertrade.alerts.sender import SendResult, build_sender
 from papertrade.interval import run_interval
 from papertrade.settings import Settings
 from tests.fakes.slack import FakeSlack, Reply
 from tests.reliability.support import closed_port_url, ledger_violations, read, settings_for
 from tests.support.accounts import TRADING_START, write_config
+from warehouse import locking
+from warehouse.locking import Backoff
 
 TOKEN = "xoxb-slack-fault-token"
 POST = "/api/chat.postMessage"
+WAIT = 60.0  # generous: only ever reached when something is wrong
 FAULTY = [TRADING_START + timedelta(minutes=i) for i in range(4)]
 HEALTHY = [TRADING_START + timedelta(minutes=i) for i in range(4, 6)]
 FAULTS = {
@@ -83,3 +88,55 @@ def test_trading_goes_on_and_the_outbox_delivers_once_in_order_when_slack_return
     tried = {c.params.get("text") for c in faulty.calls(POST)}
     assert tried <= {alerts[0][0]}, "a failure stops the queue: nothing overtakes the oldest"
     assert ledger_violations(db, "paper", fixed.account.initial_cash) == []
+
+
+class _HeldSender:
+    """Counts every post; the first one blocks until the test lets it return, the way a
+    slow Slack keeps one delivery inside its post while another starts."""
+
+    def __init__(self) -> None:
+        self.posted: list[str] = []
+        self.inside = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, alert: Any) -> SendResult:
+        self.posted.append(alert.alert_id)
+        if len(self.posted) == 1:
+            self.inside.set()
+            assert self.release.wait(WAIT)
+        return SendResult(ok=True, ts=f"1.{len(self.posted)}")
+
+
+def test_two_deliveries_at_once_post_each_alert_once(tmp_path: Path) -> None:
+    # Arrange: an interval committed with its fill alert still pending
+    settings = _settings(write_config(tmp_path), closed_port_url())
+    db = settings.warehouse.path
+    for when in FAULTY[:3]:
+        _run(settings, when)  # Slack is away: the alerts wait in the outbox
+    waiting = [r[0] for r in read(db, "SELECT alert_id FROM alerts WHERE status = 'pending'")]
+    sender = _HeldSender()
+    second_waits = threading.Event()
+
+    class SignallingBackoff(Backoff):
+        def sleep(self) -> bool:
+            second_waits.set()  # the second delivery found the outbox taken
+            return super().sleep()
+
+    # Act: one delivery is inside its first post when a second one starts
+    first = threading.Thread(target=deliver_pending, args=(db, settings, sender), daemon=True)
+    first.start()
+    assert sender.inside.wait(WAIT)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(locking, "Backoff", SignallingBackoff)
+        second = threading.Thread(target=deliver_pending, args=(db, settings, sender), daemon=True)
+        second.start()
+        while not second_waits.is_set() and len(sender.posted) == 1 and second.is_alive():
+            second_waits.wait(0.01)
+    sender.release.set()
+    first.join(WAIT)
+    second.join(WAIT)
+
+    # Assert
+    assert waiting, "the intervals raised alerts"
+    assert sorted(sender.posted) == sorted(waiting), "each pending alert posted once"
+    assert read(db, "SELECT DISTINCT status FROM alerts") == [("sent",)]
