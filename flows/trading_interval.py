@@ -46,10 +46,10 @@ def trading_interval(
     when = interval.resolve_as_of(as_of, None if as_of else scheduled_start(), calendar)
     provider = make_provider(settings.market_data, settings.universe.symbols)
     try:
-        with interval.account_lock(settings), interval.interval_connection(settings) as conn:
-            run = interval.open_run(
-                settings, when, provider, force=force, calendar=calendar, conn=conn
-            )
+        # the warehouse file is held only by the load and by persist, not through the
+        # provider's calls (see `interval.run_interval`); a busy file at persist is retried
+        with interval.account_lock(settings):
+            run = interval.open_run(settings, when, provider, force=force, calendar=calendar)
             if not isinstance(run, dict):
                 if run.gap:
                     since = run.last_committed

@@ -85,7 +85,8 @@ class IntervalRun:
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
-    # the writer connection held for the whole interval, when the caller holds one
+    # a writer connection held for the whole interval, when the caller holds one; None:
+    # loading and committing each open their own (the file is free in between)
     conn: Any = None
     # filled in by the steps
     quotes: pd.DataFrame | None = None
@@ -331,10 +332,16 @@ def run_interval(
     calendar: MarketCalendar | None = None,
     sender: Any = None,
 ) -> dict[str, Any]:
-    """All steps in-process, without Prefect: the engine the flow orchestrates."""
+    """All steps in-process, without Prefect: the engine the flow orchestrates.
+
+    The account's run lock is held throughout; the warehouse file only while the state is
+    loaded and while the interval commits. The provider's calls in between (quotes, a new
+    account's warm-up bars) take as long as the network makes them, with retries, and
+    holding the file through them would refuse every reader and writer meanwhile, the
+    kill switch an operator reaches for when the provider misbehaves included."""
     try:
-        with account_lock(settings), interval_connection(settings) as conn:
-            run = open_run(settings, as_of, provider, force=force, calendar=calendar, conn=conn)
+        with account_lock(settings):
+            run = open_run(settings, as_of, provider, force=force, calendar=calendar)
             if isinstance(run, dict):
                 summary, pending = run, None
             else:
@@ -362,9 +369,10 @@ def delivered(summary: dict[str, Any], delivery: dict[str, Any]) -> dict[str, An
 
 
 def interval_connection(settings: Settings) -> AbstractContextManager[Any]:
-    """One writer connection from loading the state to the commit. Opening a DuckDB file
-    costs tens of milliseconds, more than the interval's own work; the interval holds it
-    for that short while only, and readers wait at the writer-intent lock meanwhile."""
+    """A writer connection for a caller that does the whole interval without network calls
+    in between (a replayed provider in a benchmark): attaching the file costs a few
+    milliseconds, and readers wait at the writer-intent lock for as long as it is held.
+    The flow and `run_interval` hold it only to load and to commit."""
     from warehouse.connection import connect
 
     return connect(settings.warehouse.path, timeout=settings.warehouse.lock_timeout_seconds)

@@ -147,3 +147,53 @@ def test_the_interval_waits_for_the_file_and_commits_when_released(
     assert outcome["summary"]["status"] == "committed"
     assert fills_signature(db, "paper") == fills_signature(reference_db, "paper")
     assert ledger_violations(db, "paper", settings.account.initial_cash) == []
+
+
+_READ_ONCE = (
+    "import sys\n"
+    "from warehouse.connection import connect\n"
+    "with connect(sys.argv[1], read_only=True, timeout=float(sys.argv[2])) as conn:\n"
+    "    print(conn.execute('SELECT count(*) FROM intervals').fetchone()[0])\n"
+)
+
+
+class _ProviderThatWatchesTheFile:
+    """The simulated market, but each call first lets a reader in another process query
+    the warehouse, the way `papertrade sql` does while a live provider takes its time."""
+
+    def __init__(self, settings: Settings, patience: float) -> None:
+        self._inner = make_provider(settings.market_data, settings.universe.symbols)
+        self._db = settings.warehouse.path
+        self._patience = patience
+        self.readers: list[tuple[str, subprocess.CompletedProcess[str]]] = []
+
+    def _reader(self, during: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-c", _READ_ONCE, str(self._db), str(self._patience)],
+            cwd=ROOT, capture_output=True, text=True, timeout=WAIT,
+        )  # fmt: skip
+        self.readers.append((during, done))
+
+    def quotes(self, *args: Any, **kwargs: Any) -> Any:
+        self._reader("quotes")
+        return self._inner.quotes(*args, **kwargs)
+
+    def bars(self, *args: Any, **kwargs: Any) -> Any:
+        self._reader("bars")
+        return self._inner.bars(*args, **kwargs)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_the_file_is_free_while_the_provider_is_called(tmp_path: Path) -> None:
+    settings = _account(tmp_path, timeout=WAIT)
+    provider = _ProviderThatWatchesTheFile(settings, patience=1.0)
+
+    first = run_interval(settings, T0, provider, sender=_Silent())  # warm-up bars, then quotes
+    second = run_interval(settings, T1, provider, sender=_Silent())
+
+    assert [s["status"] for s in (first, second)] == ["committed", "committed"]
+    assert [during for during, _ in provider.readers] == ["bars", "quotes", "quotes"]
+    outcomes = [(done.returncode, done.stdout.strip(), done.stderr) for _, done in provider.readers]
+    assert [(rc, out) for rc, out, _ in outcomes] == [(0, "0"), (0, "0"), (0, "1")], outcomes
