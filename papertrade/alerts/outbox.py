@@ -3,7 +3,10 @@
 Alerts are written as `pending` rows in the interval's commit; `deliver_pending` runs after
 it. Rows go out in `(created_at, alert_id)` order and each one is marked right after its own
 send, in its own short write transaction, so a crash between two sends never re-sends one
-already marked. The first failure stops the run (later rows wait, order is kept) and leaves
+already marked. Delivery is at least once: a crash (or a mark that cannot be written, which
+stops the run) between Slack accepting a message and its mark sends that one message again
+next time, as Slack has no idempotency key to tell a repeat. The first failure stops the
+run (later rows wait, order is kept) and leaves
 that row pending with `attempts + 1` and the scrubbed `last_error`; a message Slack rejects
 for its content (`invalid_blocks`, `msg_too_long`, ...) is marked `failed` instead so it
 cannot block the queue. With no Slack configured, rows are printed and marked `printed`.

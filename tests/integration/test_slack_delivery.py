@@ -302,3 +302,35 @@ def test_build_sender_prefers_token(fake: FakeSlack) -> None:
     sender = build_sender(SlackSettings(base_url=fake.api_url), env)
 
     assert isinstance(sender, SlackBotSender)
+
+
+def test_a_send_whose_mark_fails_stops_the_queue_and_goes_again(fake: FakeSlack, db: Path) -> None:
+    """At least once: Slack accepted the first alert, but its row could not be marked (the
+    file stayed busy). Delivery stops there, so no later alert goes out unrecorded, and the
+    next delivery posts that alert again; Slack cannot recognise the repeat."""
+    from papertrade.alerts import deliver
+    from papertrade.alerts.outbox import DuckDBOutbox
+    from warehouse.errors import WarehouseBusy
+
+    records = alerts(2)
+    write(db, records)
+
+    class BusyOnce(DuckDBOutbox):
+        failed = False
+
+        def mark(self, *args: object, **kwargs: object) -> None:
+            if not self.failed:
+                self.failed = True
+                raise WarehouseBusy(db, 0.0, "a reader holds the file")
+            super().mark(*args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.raises(WarehouseBusy):
+        deliver(BusyOnce(db), bot(fake), now=NOW)
+    after_failure = [r[1] for r in rows(db)]
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert after_failure == ["pending", "pending"]
+    assert report.sent == 2
+    posted = [c.params["text"] for c in fake.calls(POST)]
+    assert posted == [records[0].text, records[0].text, records[1].text]
+    assert [r[1] for r in rows(db)] == ["sent", "sent"]
