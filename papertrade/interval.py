@@ -16,8 +16,7 @@ stored summary. A run killed at any step and run again therefore commits one set
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -85,9 +84,6 @@ class IntervalRun:
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
-    # a writer connection held for the whole interval, when the caller holds one; None:
-    # loading and committing each open their own (the file is free in between)
-    conn: Any = None
     # filled in by the steps
     quotes: pd.DataFrame | None = None
     intents: list[OrderIntent] = field(default_factory=list)
@@ -118,13 +114,12 @@ def open_run(
     *,
     force: bool = False,
     calendar: MarketCalendar | None = None,
-    conn: Any = None,
 ) -> IntervalRun | dict[str, Any]:
     """Load what the interval decides on. Returns a summary dict instead of a run when there
     is nothing to do: the market is closed, or this interval is already committed.
 
-    `conn` is the interval's writer connection when the caller holds one for the whole
-    interval (see `interval_connection`); without it a connection is opened for the load."""
+    The warehouse is opened for the load only; `persist` opens it again to commit, so the
+    file is free while the provider answers (see `run_interval`)."""
     calendar = calendar or MarketCalendar.for_market(settings.market_data)
     session = calendar.session_at(as_of)
     account = settings.account.id
@@ -135,7 +130,10 @@ def open_run(
             "status": IntervalStatus.MARKET_CLOSED,
         }
     strategy = load_paper_strategy(settings)
-    with _borrowed(settings, conn) as db:
+    from warehouse.connection import connect
+
+    timeout = settings.warehouse.lock_timeout_seconds
+    with connect(settings.warehouse.path, timeout=timeout) as db:
         marks = load_account_marks(db, account, as_of, session, settings.account.initial_cash)
         if marks.committed_summary is not None:
             return {**marks.committed_summary, "status": IntervalStatus.ALREADY_COMMITTED}
@@ -156,7 +154,6 @@ def open_run(
         history = _merge_history(_closes(warmup), history, n_bars)
     is_last = session is not None and as_of + calendar.interval >= session.close
     return IntervalRun(
-        conn=conn,
         settings=settings,
         as_of=as_of,
         session=session,
@@ -299,7 +296,7 @@ def persist(run: IntervalRun, on_stage: Any = None) -> dict[str, Any]:
     from warehouse.commit import commit_interval
 
     result = commit_interval(
-        run.conn if run.conn is not None else run.settings.warehouse.path,
+        run.settings.warehouse.path,
         build_commit(run),
         timeout=run.settings.warehouse.lock_timeout_seconds,
         on_stage=on_stage,
@@ -366,25 +363,6 @@ def delivered(summary: dict[str, Any], delivery: dict[str, Any]) -> dict[str, An
     it (the commit counted the outbox before anything was sent)."""
     pending = delivery.get("pending", summary.get("pending_alerts"))
     return {**summary, "notify": delivery, "pending_alerts": pending}
-
-
-def interval_connection(settings: Settings) -> AbstractContextManager[Any]:
-    """A writer connection for a caller that does the whole interval without network calls
-    in between (a replayed provider in a benchmark): attaching the file costs a few
-    milliseconds, and readers wait at the writer-intent lock for as long as it is held.
-    The flow and `run_interval` hold it only to load and to commit."""
-    from warehouse.connection import connect
-
-    return connect(settings.warehouse.path, timeout=settings.warehouse.lock_timeout_seconds)
-
-
-@contextmanager
-def _borrowed(settings: Settings, conn: Any) -> Iterator[Any]:
-    if conn is not None:
-        yield conn
-        return
-    with interval_connection(settings) as own:
-        yield own
 
 
 def account_lock(settings: Settings) -> AbstractContextManager[None]:
