@@ -10,7 +10,7 @@ depends on the clock.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,19 @@ def trading_interval(
     db: str | None = None,
 ) -> dict[str, Any]:
     """Trade one interval. `as_of` defaults to the run's scheduled start time; outside an
-    exchange session the run completes at once unless `force` is set."""
+    exchange session, or when it starts an interval or more after that time (a missed run
+    Prefect catches up on), the run completes at once unless `force` is set."""
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, Path(db) if db else None)
     calendar = MarketCalendar.for_market(settings.market_data)
-    when = interval.resolve_as_of(as_of, None if as_of else scheduled_start(), calendar)
+    scheduled = None if as_of else scheduled_start()
+    if scheduled is not None and not force:
+        late = interval.late_summary(settings, scheduled, datetime.now(UTC), calendar)
+        if late is not None:
+            logger.warning("interval %s started %.0f s late: skipped, the next run catches up",
+                           late["as_of"], late["late_seconds"])  # fmt: skip
+            return late
+    when = interval.resolve_as_of(as_of, scheduled, calendar)
     provider = make_provider(settings.market_data, settings.universe.symbols)
     try:
         # the warehouse file is held only by the load and by persist, not through the

@@ -60,6 +60,7 @@ class IntervalStatus(StrEnum):
     ALREADY_COMMITTED = "already_committed"
     MARKET_CLOSED = "market_closed"
     BUSY = "busy"
+    LATE = "late"
 
 
 @dataclass
@@ -105,6 +106,26 @@ def resolve_as_of(
     interval so a run that starts a few seconds late still names its interval."""
     chosen = as_of or scheduled or datetime.now(UTC)
     return calendar.floor(chosen)
+
+
+def late_summary(
+    settings: Settings, scheduled: datetime, now: datetime, calendar: MarketCalendar
+) -> dict[str, Any] | None:
+    """The summary of a scheduled run that starts a whole interval or more after its slot,
+    else None. Prefect runs the runs a stopped worker missed once it is back, each named by
+    its own slot: trading them now would trade past intervals on today's quotes (a live
+    provider's are a later interval's, flagged as such) and record no gap. They are
+    skipped; the first run on time catches up and records the gap."""
+    slot = calendar.floor(scheduled)
+    late = now - scheduled
+    if late < calendar.interval:
+        return None
+    return {
+        "account_id": settings.account.id,
+        "as_of": slot.isoformat(),
+        "status": IntervalStatus.LATE,
+        "late_seconds": round(late.total_seconds(), 1),
+    }
 
 
 def open_run(

@@ -111,6 +111,25 @@ def test_holiday_and_early_close(tmp_path: Path) -> None:
     assert open_day_orders == 0
 
 
+def test_a_run_that_starts_an_interval_after_its_slot_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a worker back from downtime: Prefect hands it the runs it missed, each named by its slot
+    import flows.trading_interval as module
+
+    cfg = write_config(tmp_path)
+    slot = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    monkeypatch.setattr(module, "scheduled_start", lambda: slot)
+
+    late = trading_interval(config=str(cfg))
+    wrote = (tmp_path / "pt.duckdb").exists()
+    forced = trading_interval(config=str(cfg), force=True)
+
+    assert (late["status"], late["as_of"]) == ("late", slot.isoformat())
+    assert late["late_seconds"] >= 300 and not wrote
+    assert forced["status"] == "committed"
+
+
 def _settings(cfg: Path):  # type: ignore[no-untyped-def]
     from papertrade.settings import load_settings
 
