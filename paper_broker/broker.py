@@ -790,13 +790,16 @@ class PaperBroker:
         volume: FloatArray,
     ) -> FloatArray:
         """Base price plus slippage against the trader, rounded to the tick against the
-        trader, never past the limit of a limit-like order."""
+        trader, never past the limit of a limit-like order. A limit between two ticks caps
+        at the last tick inside it (a buy limit of 100.005 pays at most 100.00): fills are
+        on the tick, as an exchange's are."""
         cfg = self.config
         concession = cfg.slippage.concession(base, qty, spread, volume)
         raw = base + a.sign * concession
         rounded = round_to_tick(raw, a.sign, cfg.tick_size)
         limit_like = (a.code == LIMIT) | ((a.code == STOP_LIMIT) & triggered)
-        return cap_at_limit(rounded, a.sign, np.where(limit_like, a.limit, np.nan))
+        limit = round_to_tick(np.where(limit_like, a.limit, np.nan), -a.sign, cfg.tick_size)
+        return cap_at_limit(rounded, a.sign, limit)
 
     def _book(
         self, orders: list[Order], a: _OrderArrays, qty: FloatArray, price: FloatArray,

@@ -73,6 +73,22 @@ def test_limit_caps_slippage_at_the_limit() -> None:
     assert fills[0].price == 100.20
 
 
+@pytest.mark.parametrize(("side", "limit", "price"), [("buy", 100.157, 100.15),
+                                                      ("sell", 99.843, 99.85)])  # fmt: skip
+def test_a_limit_between_ticks_caps_at_the_last_tick_inside_it(
+    side: str, limit: float, price: float
+) -> None:
+    from paper_broker.slippage import FixedBpsSlippage
+
+    # touch 100.10 / 99.90 plus 50 bp of slippage runs into the limit
+    fills = _filled_one(
+        {"side": side, "order_type": "limit", "limit": limit}, {"spread_bps": 20},
+        slippage=FixedBpsSlippage(50.0),
+    )  # fmt: skip
+
+    assert [f.price for f in fills] == [price]
+
+
 @pytest.mark.parametrize(
     ("side", "stop", "last", "fills"),
     [
