@@ -56,7 +56,7 @@ def trading_interval(
     try:
         # the warehouse file is held only by the load and by persist, not through the
         # provider's calls (see `interval.run_interval`); a busy file at persist is retried
-        with interval.account_lock(settings):
+        with interval.account_lock(settings), interval.nothing_left_on_failure(settings):
             run = interval.open_run(settings, when, provider, force=force, calendar=calendar)
             if not isinstance(run, dict):
                 if run.gap:

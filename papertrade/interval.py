@@ -16,7 +16,8 @@ stored summary. A run killed at any step and run again therefore commits one set
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -358,7 +359,7 @@ def run_interval(
     holding the file through them would refuse every reader and writer meanwhile, the
     kill switch an operator reaches for when the provider misbehaves included."""
     try:
-        with account_lock(settings):
+        with account_lock(settings), nothing_left_on_failure(settings):
             run = open_run(settings, as_of, provider, force=force, calendar=calendar)
             if isinstance(run, dict):
                 summary, pending = run, None
@@ -384,6 +385,25 @@ def delivered(summary: dict[str, Any], delivery: dict[str, Any]) -> dict[str, An
     it (the commit counted the outbox before anything was sent)."""
     pending = delivery.get("pending", summary.get("pending_alerts"))
     return {**summary, "notify": delivery, "pending_alerts": pending}
+
+
+@contextmanager
+def nothing_left_on_failure(settings: Settings) -> Iterator[None]:
+    """An interval that creates the warehouse file (the account's first) and fails before
+    its commit removes the file again: `open_run` creates it to load the empty state, and
+    the failure (a provider refusing the key, say) comes after that connection closed, so
+    `connect`'s own clean-up of a file it created cannot see it."""
+    path = settings.warehouse.path
+    new = not path.exists()
+    try:
+        yield
+    except BaseException:
+        if new:
+            from warehouse.connection import discard_if_empty
+
+            with suppress(Exception):  # the interval's own error is the one to report
+                discard_if_empty(path, settings.warehouse.lock_timeout_seconds)
+        raise
 
 
 def account_lock(settings: Settings) -> AbstractContextManager[None]:

@@ -160,6 +160,29 @@ def _open_writer(
         raise
 
 
+def discard_if_empty(path: str | Path, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Remove the warehouse file when no table holds a row but the migrations' own, and say
+    whether it did. For a caller that created the file in an earlier, successful `connect`
+    (a first interval loads its empty state, then fails before its commit): what it
+    created holds nothing and goes again, as a `connect` block that fails removes its own
+    new file. A file that holds rows, or whose writer lock is not had in `timeout`, stays."""
+    db_path = Path(path)
+    if not db_path.is_file() or not _has_duckdb_header(db_path):
+        return False
+    backoff = Backoff(timeout)
+    with writer_intent(db_path, backoff) as acquired:
+        if not acquired:
+            return False
+        conn, alias = _open_writer(db_path, backoff, timeout, migrate=False, created=False)
+        try:
+            empty = _holds_no_rows(conn)
+        finally:
+            _detach(conn, alias)
+        if empty:
+            _remove(db_path)
+        return empty
+
+
 def _remove(db_path: Path) -> None:
     for leftover in (db_path, db_path.with_name(db_path.name + ".wal")):
         leftover.unlink(missing_ok=True)

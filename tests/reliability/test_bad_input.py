@@ -395,6 +395,51 @@ def test_a_new_file_whose_writer_failed_before_any_row_is_removed(workdir: Path)
         assert kept.execute("SELECT count(*) FROM accounts").fetchone() == (1,)
 
 
+class _RefusingProvider:
+    """A provider whose key is refused: every call fails as Polygon's 401 does."""
+
+    name = "polygon"
+
+    def quotes(self, symbols: Any, as_of: Any) -> Any:
+        from paper_broker.market_data.errors import ProviderAuthError
+
+        raise ProviderAuthError(self.name, "HTTP 401: the API key was refused", ("KEY",))
+
+    def bars(self, *args: Any, **kwargs: Any) -> Any:
+        return self.quotes(None, None)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_first_interval_refused_by_the_provider_leaves_no_warehouse(workdir: Path) -> None:
+    # the load opens (and creates) the file, the provider fails after it is closed again
+    from paper_broker.market_data.errors import ProviderAuthError
+
+    settings = settings_for(write_config(workdir))
+    db = settings.warehouse.path
+    assert not db.exists()
+
+    with pytest.raises(ProviderAuthError):
+        run_interval(settings, SESSION_OPEN, _RefusingProvider(), sender=_Silent())
+
+    assert not db.exists()
+    assert not db.with_name(db.name + ".wal").exists()
+
+
+def test_a_later_interval_refused_by_the_provider_keeps_the_warehouse(traded: Path) -> None:
+    from paper_broker.market_data.errors import ProviderAuthError
+
+    settings = settings_for(traded)
+    db = settings.warehouse.path
+    before = db.stat().st_size
+
+    with pytest.raises(ProviderAuthError):
+        run_interval(settings, SESSION_OPEN + timedelta(minutes=1), _RefusingProvider())
+
+    assert db.exists() and db.stat().st_size >= before
+
+
 def test_a_damaged_warehouse_is_a_failure_in_one_line(traded: Path) -> None:
     db = traded.parent / "pt.duckdb"
     with db.open("r+b") as f:
