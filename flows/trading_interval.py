@@ -38,9 +38,10 @@ def trading_interval(
     config: str | None = None,
     db: str | None = None,
 ) -> dict[str, Any]:
-    """Trade one interval. `as_of` defaults to the run's scheduled start time; outside an
-    exchange session, or when it starts an interval or more after that time (a missed run
-    Prefect catches up on), the run completes at once unless `force` is set."""
+    """Trade one interval. `as_of` defaults to the slot of a run the deployment's schedule
+    created (see `scheduled_start`), else to now. Outside an exchange session, or when a
+    scheduled run starts an interval or more after its slot (a missed run Prefect catches
+    up on), the run completes at once unless `force` is set."""
     logger = get_run_logger()
     settings = load_settings(Path(config) if config else None, Path(db) if db else None)
     calendar = MarketCalendar.for_market(settings.market_data)

@@ -121,7 +121,9 @@ def eod(
     session = resolve_session(MarketCalendar.for_market(settings.market_data), day, now)
     check_account(settings, session, now)
     if session is None:  # said at once: a flow run would only start Prefect to say it
-        _print_summary(open_day(settings, day, now), as_json)
+        said = open_day(settings, day, now)
+        assert isinstance(said, dict)  # without a session, the summary saying so
+        _print_summary(said, as_json)
         return
     prepare_prefect()
     from flows.end_of_day import end_of_day
