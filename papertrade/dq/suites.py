@@ -13,8 +13,9 @@ Suites and what "failure" means:
   stop-limit orders; unique order ids.
 - fills: fill ids unique over the account's history; for the session's fills a positive
   quantity, a known side, commission >= 0, a valid quote of the same interval (less than
-  `interval_seconds` before the fill, not an older one), and a price
-  inside that quote's bid/ask widened by `slippage_bps` (and half a tick for rounding).
+  `interval_seconds` before the fill, not an older one), and a price inside that quote's
+  bid/ask widened by the slippage limit and one tick (fills round to the tick against the
+  trader).
 - intervals: every expected interval of the session recorded (a gap fails), none off grid.
 - ledger (cumulative from inception, to `tolerance`, see `derived.allowed_error`): cash =
   initial cash + fill cash flows; each position = the sum of its signed fills; each equity
