@@ -137,6 +137,11 @@ class PaperBroker:
         self._changed: dict[str, Order] = {}
         self._new_fills: list[Fill] = []
         self._as_of: datetime | None = None
+        # liquidity the fills at `_taken_at` used, by symbol index x 2 + (1 for the ask
+        # side): quotes processed twice at one time (resting orders before the strategy,
+        # its new orders after) share one displayed size and one volume cap
+        self._taken_at: datetime | None = None
+        self._taken: dict[int, float] = {}
         # columns of the open orders, kept only while every open order was accepted by
         # whole-batch submits since the book was last empty; None: rebuild from the orders
         self._cols: _OrderArrays | None = None
@@ -594,9 +599,18 @@ class PaperBroker:
         size = np.where(np.isnan(size), np.inf, size)
         volume = quotes["volume"].to_numpy(np.float64)[row]
         cap = np.minimum(size, volume_cap(volume, self.config.max_volume_share))
+        key = a.sym * 2 + buy
+        if self._taken_at != now:
+            self._taken_at, self._taken = now, {}
+        if self._taken:
+            used = np.fromiter((self._taken.get(k, 0.0) for k in key.tolist()), np.float64)
+            cap = np.maximum(cap - used, 0.0)
         want = np.where(ok, a.remaining, 0.0)
-        qty = allocate(a.sym * 2 + buy, want, cap)
+        qty = allocate(key, want, cap)
         qty = np.where(a.fok & (qty < a.remaining - QTY_EPS), 0.0, qty)
+        for k, q in zip(key.tolist(), qty.tolist(), strict=True):
+            if q > 0:
+                self._taken[k] = self._taken.get(k, 0.0) + q
         spread = ask[row] - bid[row]
         price = self._execution_price(a, triggered, touch, qty, spread, volume)
         fills = self._book(orders, a, qty, price, now)

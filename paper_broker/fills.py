@@ -84,11 +84,13 @@ def allocate(key: IntArray, want: FloatArray, available: FloatArray) -> FloatArr
 
 
 def volume_cap(volume: FloatArray, share: float | None) -> FloatArray:
-    """Most shares a fill may take from `volume`; infinite where no cap applies."""
+    """Most shares a fill may take from `volume`, in whole shares (a share of 1,000 shares'
+    volume is not 13.2 shares); infinite where no cap applies."""
     if share is None:
         return np.full(volume.shape, np.inf)
     known = np.isfinite(volume) & (volume > 0)
-    return np.where(known, volume * share, np.inf)
+    # + 1e-9: 0.29 x 100 is 28.999999999999996 in floats, and 29 shares, not 28
+    return np.where(known, np.floor(volume * share + 1e-9), np.inf)
 
 
 def stops_triggered(sign: FloatArray, stop: FloatArray, trade: FloatArray) -> BoolArray:

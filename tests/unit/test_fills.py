@@ -143,6 +143,29 @@ def test_volume_share_caps_fills() -> None:
     assert [f.quantity for f in fills] == [200.0]  # 10% of 2000
 
 
+def test_the_volume_cap_is_whole_shares() -> None:
+    fills = _filled_one({"quantity": 500}, {"volume": 132}, max_volume_share=0.1)
+
+    assert [f.quantity for f in fills] == [13.0]  # not 13.2
+
+
+def test_quotes_processed_twice_at_one_time_share_one_cap() -> None:
+    # an interval fills resting orders before its strategy runs and its new orders after,
+    # on the same quotes: together they take the interval's liquidity once
+    broker = make_broker(config=frictionless(max_volume_share=0.1), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 500, tif="gtc")], at(0))
+    quotes = make_quotes(["A"], volume=1_000, ts=at(1))
+
+    resting = broker.process_quotes(quotes, at(1))
+    broker.submit([make_intent("A", "buy", 50)], at(1))
+    again = broker.process_quotes(quotes, at(1))
+    later = broker.process_quotes(make_quotes(["A"], volume=1_000, ts=at(2)), at(2))
+
+    assert [f.quantity for f in resting] == [100.0]
+    assert again == []
+    assert [f.quantity for f in later] == [100.0]
+
+
 def test_two_orders_share_the_displayed_size_in_time_priority() -> None:
     broker = make_broker(marks={"A": 100.0})
     broker.submit([make_intent("A", "buy", 70), make_intent("A", "buy", 70)], at(0))
