@@ -100,6 +100,10 @@ def interval(
         db=str(settings.warehouse.path),
     )
     _print_summary(summary, as_json)
+    if summary.get("status") == "busy":
+        # nothing traded: another run held the account past the timeout (a scheduled run
+        # completes saying so; a command that did not do its work is a failure)
+        raise typer.Exit(1)
 
 
 @app.command()

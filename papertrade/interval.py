@@ -419,6 +419,7 @@ def busy_summary(settings: Settings, as_of: datetime, exc: Exception) -> dict[st
         "account_id": settings.account.id,
         "as_of": as_of.isoformat(),
         "status": IntervalStatus.BUSY,
+        "detail": str(exc),
     }
 
 

@@ -367,3 +367,19 @@ def test_eod_help_names_its_default_session() -> None:
 
     assert result.exit_code == 0
     assert "Session date YYYY-MM-DD (default: the latest closed session)." in result.output
+
+
+def test_an_interval_that_found_its_account_busy_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.trading_interval
+    from papertrade import cli_flows
+
+    busy = {"account_id": "paper", "status": "busy", "detail": "another run holds it"}
+    monkeypatch.setattr(cli_flows, "prepare_prefect", lambda **_: None)
+    monkeypatch.setattr(flows.trading_interval, "trading_interval", lambda **_: busy)
+
+    result = _invoke("interval", "--force", "--db", str(tmp_path / "pt.duckdb"), "--json")
+
+    assert result.exit_code == 1
+    assert '"status": "busy"' in result.output
