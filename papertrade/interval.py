@@ -88,6 +88,8 @@ class IntervalRun:
     new_account: bool = False
     # filled in by the steps
     quotes: pd.DataFrame | None = None
+    # the quotes with the interval's own volume, which both fill passes use (`fill_quotes`)
+    broker_quotes: pd.DataFrame | None = None
     intents: list[OrderIntent] = field(default_factory=list)
     decision: RiskDecision | None = None
     guard: GuardOutcome | None = None
@@ -249,14 +251,14 @@ def risk_check(run: IntervalRun) -> RiskDecision:
 def simulate_fills(run: IntervalRun) -> list[Fill]:
     """Submit what risk approved and fill it against this interval's quotes; at the last
     interval of the session, day orders expire."""
-    assert run.decision is not None and run.quotes is not None and run.guard is not None
+    assert run.decision is not None and run.broker_quotes is not None and run.guard is not None
     if run.guard.state is not run.trading_state:
         # a guard that tripped in this interval stops the resting orders before anything
         # fills (the state the interval began in stopped them before the strategy ran)
         run.broker.cancel_for_state(run.guard.state, run.as_of)
     result = run.broker.submit(run.decision.approved, run.as_of)
     run.rejections = [*run.decision.rejections, *result.rejections]
-    run.broker.process_quotes(fill_quotes(run), run.as_of)
+    run.broker.process_quotes(run.broker_quotes, run.as_of)
     if run.is_last_of_session:
         run.broker.expire_day_orders(run.as_of)
     changes = run.broker.drain_changes()
@@ -537,7 +539,7 @@ def fill_quotes(run: IntervalRun) -> pd.DataFrame:
     if run.session is not None:
         step = run.settings.market_data.interval_seconds
         elapsed = int((run.as_of - run.session.open).total_seconds() // step) + 1
-    traded = np.where(np.isnan(before), cum / max(elapsed, 1), cum - before)
+    traded = np.where(np.isnan(before), cum / elapsed, cum - before)
     return run.quotes.assign(volume=np.where(traded < 0, np.nan, traded))
 
 
@@ -745,7 +747,8 @@ def _resting_fills(run: IntervalRun) -> None:
     if crossed_session:
         run.broker.expire_day_orders(run.as_of)
     run.broker.cancel_for_state(run.trading_state, run.as_of)
-    run.broker.process_quotes(fill_quotes(run), run.as_of)
+    run.broker_quotes = fill_quotes(run)
+    run.broker.process_quotes(run.broker_quotes, run.as_of)
 
 
 def _risk_rejected_orders(run: IntervalRun) -> list[Order]:
