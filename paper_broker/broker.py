@@ -730,16 +730,23 @@ class PaperBroker:
     def get_order(self, order_id: str) -> Order | None:
         return self._open.get(order_id) or self._closed.get(order_id)
 
+    def open_quantities(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The shares the open orders may still buy, and still sell, by symbol: what
+        RiskGuard and target-sizing strategies count as if it filled."""
+        buys: dict[str, float] = {}
+        sells: dict[str, float] = {}
+        for o in self._open.values():
+            side = buys if o.side is Side.BUY else sells
+            side[o.symbol] = side.get(o.symbol, 0.0) + o.remaining
+        return buys, sells
+
     def portfolio_view(self) -> PortfolioView:
         acct = self.account()
         led = self._ledger
         q, _, c = led.valuation()
         held = np.flatnonzero(q != 0).tolist()
         syms = led.symbols
-        pending: tuple[dict[str, float], dict[str, float]] = ({}, {})
-        for o in self._open.values():
-            side = pending[0] if o.side is Side.BUY else pending[1]
-            side[o.symbol] = side.get(o.symbol, 0.0) + o.remaining
+        buys, sells = self.open_quantities()
         return PortfolioView(
             cash=acct.cash,
             equity=acct.equity,
@@ -750,8 +757,8 @@ class PaperBroker:
             avg_cost={syms[i]: float(c[i]) for i in held},
             marks=self._finite_marks(),
             open_order_count=len(self._open),
-            pending_buy=pending[0],
-            pending_sell=pending[1],
+            pending_buy=buys,
+            pending_sell=sells,
         )
 
     # -------------------------------------------------------------- internals

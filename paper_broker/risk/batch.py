@@ -10,14 +10,14 @@ these same arrays, so both entry points decide alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from paper_broker.enums import OrderType, RejectReason, Side
-from paper_broker.records import Order, OrderIntent
+from paper_broker.enums import OrderType, RejectReason
+from paper_broker.records import OrderIntent
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -137,16 +137,17 @@ class PortfolioArrays:
 
     @staticmethod
     def pending(
-        orders: Iterable[Order], index: Mapping[str, int], n: int
+        buys: Mapping[str, float], sells: Mapping[str, float], index: Mapping[str, int], n: int
     ) -> tuple[FloatArray, FloatArray] | tuple[None, None]:
-        """Remaining shares of `orders` (open `Order`s) by side, over a universe of `n`
-        symbols numbered by `index`; (None, None) when there are none."""
-        buy, sell = np.zeros(n), np.zeros(n)
-        for o in orders:
-            side = buy if o.side is Side.BUY else sell
-            side[index[o.symbol]] += o.remaining
-        if not (buy.any() or sell.any()):
+        """The shares open orders may still buy and sell by symbol (`PaperBroker.
+        open_quantities`) as arrays over a universe of `n` symbols numbered by `index`;
+        (None, None) when there are none."""
+        if not (buys or sells):
             return None, None
+        buy, sell = np.zeros(n), np.zeros(n)
+        for side, quantities in ((buy, buys), (sell, sells)):
+            for symbol, qty in quantities.items():
+                side[index[symbol]] = qty
         return buy, sell
 
 

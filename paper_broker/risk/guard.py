@@ -43,7 +43,6 @@ Portfolio guards (`evaluate_portfolio`) trip when the loss reaches its limit (>=
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -153,6 +152,9 @@ class RiskGuard:
         )  # fmt: skip
         index = {s: k for k, s in enumerate(universe)}
         held, marks = portfolio.positions, portfolio.marks
+        pending_buy, pending_sell = PortfolioArrays.pending(
+            portfolio.pending_buy, portfolio.pending_sell, index, len(universe)
+        )
         account = PortfolioArrays(
             positions=np.array([held.get(s, 0.0) for s in universe], dtype=np.float64),
             marks=np.array([marks.get(s, math.nan) for s in universe], dtype=np.float64),
@@ -161,14 +163,9 @@ class RiskGuard:
             gross_exposure=portfolio.gross_exposure,
             net_exposure=portfolio.net_exposure,
             open_order_count=portfolio.open_order_count,
+            pending_buy=pending_buy,
+            pending_sell=pending_sell,
         )
-        if portfolio.pending_buy or portfolio.pending_sell:
-            buys, sells = portfolio.pending_buy, portfolio.pending_sell
-            account = dataclasses.replace(
-                account,
-                pending_buy=np.array([buys.get(s, 0.0) for s in universe]),
-                pending_sell=np.array([sells.get(s, 0.0) for s in universe]),
-            )
         bid, ask, last = quote_columns(quotes, universe)
         verdict = self.check_arrays(
             IntentArrays.of(intents, index), bid, ask, last, account, state,

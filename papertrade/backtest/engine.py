@@ -165,11 +165,16 @@ def run_backtest(
                 book.add(t, fills)
         if t >= trade_from and active[t]:
             equity = book.cash + float(book.qty @ marks[t])
+            # what the open orders may still buy and sell, for the strategy and the risk checks
+            pending = (
+                PortfolioArrays.pending(*broker.open_quantities(), index, n_sym)
+                if counts_open_orders or guard is not None
+                else (None, None)
+            )
             held = book.qty.copy()
-            if counts_open_orders:  # as `generate` does on paper (see BaseStrategy)
-                buys, sells = PortfolioArrays.pending(broker.open_orders(), index, n_sym)
-                if buys is not None and sells is not None:
-                    held += buys - sells
+            buys, sells = pending
+            if counts_open_orders and buys is not None and sells is not None:
+                held += buys - sells  # as `generate` does on paper (see BaseStrategy)
             intents = strategy.decide(t, prepared, held, equity, cl[t], tradable[t])
             if intents:
                 intents = _numbered(intents, client_order_id(aid, now, name, 0))
@@ -179,7 +184,7 @@ def run_backtest(
                 if guard is not None:
                     verdict = guard.check_arrays(
                         IntentArrays.of(intents, index), cl[t], cl[t], cl[t],
-                        _portfolio(broker, book.qty, last[t], index), TradingState.ACTIVE,
+                        _portfolio(broker, book.qty, last[t], pending), TradingState.ACTIVE,
                         universe=panel.symbols,
                     )  # fmt: skip
                     if verdict.n_rejected:
@@ -322,15 +327,17 @@ def _last_finite(close: np.ndarray) -> np.ndarray:
 
 
 def _portfolio(
-    broker: PaperBroker, qty: np.ndarray, marks: np.ndarray, index: dict[str, int]
+    broker: PaperBroker,
+    qty: np.ndarray,
+    marks: np.ndarray,
+    pending: tuple[np.ndarray, np.ndarray] | tuple[None, None],
 ) -> PortfolioArrays:
     """The account the RiskGuard sees, as arrays over the panel's symbols: the broker's own
     totals (equity, buying power, exposures at its marks) with the fill book's positions
     and the last closes, which are what the broker holds and marks (the book flattens dust
-    as the ledger does; the broker marks each bar's finite closes)."""
+    as the ledger does; the broker marks each bar's finite closes), and `pending`, what its
+    open orders may still buy and sell."""
     acct = broker.account()
-    orders = broker.open_orders()
-    pending_buy, pending_sell = PortfolioArrays.pending(orders, index, len(qty))
     return PortfolioArrays(
         positions=qty,
         marks=marks,
@@ -338,7 +345,7 @@ def _portfolio(
         buying_power=acct.buying_power,
         gross_exposure=acct.gross_exposure,
         net_exposure=acct.net_exposure,
-        open_order_count=len(orders),
-        pending_buy=pending_buy,
-        pending_sell=pending_sell,
+        open_order_count=len(broker.open_orders()),
+        pending_buy=pending[0],
+        pending_sell=pending[1],
     )
