@@ -254,13 +254,10 @@ def trading_state_at_close(settings: Settings, session: Session) -> str:
     by then): the report shows it next to the data-quality status, which is a different
     thing (a halted account can have clean data, a degraded session can trade on)."""
     from warehouse.connection import connect
+    from warehouse.trading_state import get_trading_state
 
     with connect(settings.warehouse.path, read_only=True) as conn:
-        row = conn.execute(
-            "SELECT arg_max(state, ts) FROM trading_state WHERE account_id = ? AND ts <= ?",
-            [settings.account.id, session.close],
-        ).fetchone()
-    return str(row[0]) if row and row[0] else "active"
+        return get_trading_state(conn, settings.account.id, before=session.close).state.value
 
 
 def build_report(report: DayReport, reports_dir: Path) -> DayReport:

@@ -30,12 +30,15 @@ class TradingStateRow:
     ts: datetime | None = None
 
 
-def get_trading_state(conn: duckdb.DuckDBPyConnection, account_id: str) -> TradingStateRow:
-    """The account's current state: its latest row, or ACTIVE with no row."""
+def get_trading_state(
+    conn: duckdb.DuckDBPyConnection, account_id: str, before: datetime | None = None
+) -> TradingStateRow:
+    """The account's current state: its latest row, or ACTIVE with no row. With `before`,
+    the state it was in just before that time (its latest row stamped earlier)."""
     row = conn.execute(
         "SELECT state, reason, source, ts FROM trading_state WHERE account_id = ? "
-        "ORDER BY ts DESC LIMIT 1",
-        [account_id],
+        "AND ts < coalesce(?::TIMESTAMPTZ, 'infinity') ORDER BY ts DESC LIMIT 1",
+        [account_id, before],
     ).fetchone()
     if row is None:
         return TradingStateRow(TradingState.ACTIVE)

@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 
 from paper_broker.broker import PaperBroker
-from paper_broker.enums import TradingState
 from paper_broker.records import BrokerState, Fill, Order
 from papertrade import interval
 from papertrade.calendar import MarketCalendar
@@ -216,6 +215,7 @@ def replay_intervals(
     """Re-run the recorded intervals `times` (ascending, consecutive commits of the account)
     in memory; see the module docstring for where each input comes from."""
     from warehouse.state import load_broker_state
+    from warehouse.trading_state import get_trading_state
 
     calendar = calendar or MarketCalendar.for_market(settings.market_data)
     account = settings.account.id
@@ -245,7 +245,8 @@ def replay_intervals(
             is_last_of_session=session is not None and as_of + calendar.interval >= session.close,
             broker=broker,
             strategy=load_strategy(settings.strategy.name, settings.strategy.params),
-            trading_state=_trading_state(conn, account, as_of),
+            # rows stamped at `as_of` itself were written by this interval's own guard
+            trading_state=get_trading_state(conn, account, before=as_of).state,
             session_start_equity=marks.session_start_equity,
             peak_equity=marks.peak_equity,
             history=history,
@@ -322,15 +323,6 @@ def _session_intervals(conn: Any, account_id: str, session_date: date) -> list[d
         [account_id, session_date],
     ).fetchall()
     return [r[0].astimezone(UTC) for r in rows]
-
-
-def _trading_state(conn: Any, account_id: str, as_of: datetime) -> TradingState:
-    # rows stamped at `as_of` itself were written by this interval's own guard
-    row = conn.execute(
-        "SELECT state FROM trading_state WHERE account_id = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
-        [account_id, as_of],
-    ).fetchone()
-    return TradingState(row[0]) if row else TradingState.ACTIVE
 
 
 def _recorded_orders(
