@@ -166,11 +166,16 @@ def _read(settings: Settings, sql: str, params: list[Any]) -> Rows:
 def _account(settings: Settings, account_id: str | None) -> str:
     """The account to show; one the warehouse has never seen is bad input, not an empty
     table (a typo in --account-id would otherwise look like a flat account)."""
+    return _account_kind(settings, account_id)[0]
+
+
+def _account_kind(settings: Settings, account_id: str | None) -> tuple[str, str]:
+    """The account (see `_account`) and its kind (`paper`, `backtest`)."""
     account = account_id or settings.account.id
-    known = _read(settings, "SELECT 1 FROM accounts WHERE account_id = ?", [account])
+    known = _read(settings, "SELECT kind FROM accounts WHERE account_id = ?", [account])
     if not known.values:
         raise UserError(f"unknown account in {settings.warehouse.path}: {account}")
-    return account
+    return account, str(known.values[0][0])
 
 
 @app.command("sql")
@@ -376,12 +381,11 @@ def _set_state(
     from warehouse.trading_state import get_trading_state, set_trading_state
 
     settings = settings_from(config, db)
-    account = _account(settings, account_id)
-    kind = _read(settings, "SELECT kind FROM accounts WHERE account_id = ?", [account])
-    if kind.values[0][0] != "paper":
+    account, kind = _account_kind(settings, account_id)
+    if kind != "paper":
         # a backtest replays its bars and reads no trading state: a switch would do nothing
-        raise UserError(f"account {account} is a {kind.values[0][0]} account: the kill switch "
-                        "is for paper accounts")  # fmt: skip
+        raise UserError(f"account {account} is a {kind} account: the kill switch is for paper"
+                        " accounts")  # fmt: skip
     now = datetime.now(UTC)
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, timeout=timeout) as conn:
