@@ -84,13 +84,11 @@ class ReplayProvider:
         self._quotes = table_q.sort_values(["symbol", "quote_ts"], kind="stable").reset_index(
             drop=True
         )
-        sym = self._quotes["symbol"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]]) if len(sym) else np.array([])
+        sym = self._quotes["symbol"].to_numpy()  # not empty: a file without rows is refused
+        starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
+        ends = np.r_[starts[1:], len(sym)]
         self._block = {
-            s: (int(a), int(b))
-            for s, a, b in zip(
-                sym[starts] if len(sym) else [], starts, np.r_[starts[1:], len(sym)], strict=True
-            )
+            s: (int(a), int(b)) for s, a, b in zip(sym[starts], starts, ends, strict=True)
         }
         self._ts_ns = self._quotes["quote_ts"].array.asi8
 
@@ -165,7 +163,5 @@ def _session_volume(bars: pd.DataFrame) -> pd.Series:
     """Each bar's volume summed over its symbol's session so far (New York date), as quotes
     carry it: a quote's volume is the session's volume up to it, whatever the provider."""
     day = bars["timestamp"].dt.tz_convert("America/New_York").dt.date
-    order = np.lexsort((bars["timestamp"].to_numpy(), bars["symbol"].to_numpy()))
-    ordered = bars["volume"].iloc[order]
-    keys = [bars["symbol"].iloc[order], day.iloc[order]]
-    return ordered.groupby(keys, sort=False).cumsum().reindex(bars.index)
+    by_time = bars.assign(day=day).sort_values("timestamp", kind="stable")
+    return by_time.groupby(["symbol", "day"], sort=False)["volume"].cumsum().reindex(bars.index)
