@@ -147,20 +147,15 @@ def _missing(value: Any) -> bool:
 def _read(settings: Settings, sql: str, params: list[Any]) -> Rows:
     import duckdb
 
-    from warehouse.connection import connect, naming_an_older_schema
-    from warehouse.query import Rows
+    from warehouse.query import read_rows
 
     path = settings.warehouse.path
-    timeout = settings.warehouse.lock_timeout_seconds
-    with connect(path, read_only=True, timeout=timeout) as conn:
-        try:
-            with naming_an_older_schema(conn, path):
-                return Rows.fetch(conn.execute(sql, params))
-        except duckdb.CatalogException as exc:
-            raise UserError(
-                f"{settings.warehouse.path} is not a papertrade warehouse: "
-                f"{str(exc).splitlines()[0]}"
-            ) from None
+    try:
+        return read_rows(path, sql, params, timeout=settings.warehouse.lock_timeout_seconds)
+    except duckdb.CatalogException as exc:
+        raise UserError(
+            f"{path} is not a papertrade warehouse: {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _account(settings: Settings, account_id: str | None) -> str:

@@ -14,6 +14,7 @@ the database yourself with `duckdb -readonly`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,22 @@ def run_readonly_sql(path: str | Path, sql: str, timeout: float = DEFAULT_TIMEOU
     `DatabaseNotFound` for a missing file, `SchemaTooOld` for a table or column missing from
     a file an older papertrade wrote, `duckdb.Error` for SQL that fails to run (the caller
     shows its first line)."""
-    query = check_readonly(sql)
+    return read_rows(path, check_readonly(sql), timeout=timeout, external_access=False)
+
+
+def read_rows(
+    path: str | Path,
+    sql: str,
+    params: Sequence[Any] = (),
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    external_access: bool = True,
+) -> Rows:
+    """The rows of one query on a reader connection, closed at once. Raises
+    `DatabaseNotFound`, `SchemaTooOld` and `duckdb.Error` as `run_readonly_sql` does."""
     with (
-        connect(path, read_only=True, timeout=timeout, external_access=False) as conn,
+        connect(path, read_only=True, timeout=timeout, external_access=external_access) as conn,
         naming_an_older_schema(conn, path),
     ):
-        return Rows.fetch(conn.execute(query))
+        # a statement of the user's runs as typed, not prepared (EXPLAIN, a literal `?`)
+        return Rows.fetch(conn.execute(sql, list(params)) if params else conn.execute(sql))
