@@ -248,7 +248,9 @@ def _print_sweep(rows: list[dict[str, Any]], metric: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"sweep ranked by {metric}")
-    keys = ("sharpe", "total_return", "max_drawdown", "n_trades")
+    keys: tuple[str, ...] = ("sharpe", "total_return", "max_drawdown", "n_trades")
+    if metric not in (*keys, "final_equity"):
+        keys = (metric, *keys)  # the values the ranking is on
     for name in ("rank", "params", "final_equity", *keys):
         table.add_column(name)
     for r in rows:

@@ -28,14 +28,15 @@ import pandas as pd
 
 from papertrade.backtest.bars import BarPanel
 from papertrade.backtest.engine import (
-    SUMMARY_METRICS,
     BacktestConfig,
+    BacktestResult,
     fills_frame,
     run_backtest,
     start_equity,
 )
 from papertrade.backtest.params import buildable, expand_grid
 from papertrade.backtest.ranking import score
+from papertrade.backtest.sweep import ROW_METRICS
 from papertrade.errors import UserError
 from papertrade.metrics import compute_metrics, round_trips
 from strategies.registry import load_strategy
@@ -122,9 +123,9 @@ def walk_forward(
         train_panel = panel.slice(w.train_start, w.train_stop)
         scored = []
         for k, strat in enumerate(strategies):
-            summary = run_backtest(train_panel, strat, config).summary()
-            scored.append((score(_value(summary, metric), metric), -k, k, summary))
-        _, _, best, best_summary = max(scored, key=lambda s: (s[0], s[1]))
+            row = _metrics(run_backtest(train_panel, strat, config))
+            scored.append((score(row.get(metric), metric), -k, k, row))
+        _, _, best, best_row = max(scored, key=lambda s: (s[0], s[1]))
         oos = run_backtest(
             panel.slice(w.train_start, w.test_stop),
             strategies[best],
@@ -137,7 +138,7 @@ def walk_forward(
         trades.append(round_trips(fills[-1]))
         cash = float(curve.iat[-1])
         results.append(
-            WindowResult(w, candidates[best], _metrics(best_summary), oos.summary()["metrics"])
+            WindowResult(w, candidates[best], best_row, _metrics(oos, final_equity=False))
         )
     stitched = pd.concat(pieces)
     oos_metrics = compute_metrics(
@@ -148,23 +149,24 @@ def walk_forward(
     return WalkForwardResult(
         results,
         stitched,
-        {k: oos_metrics.get(k) for k in SUMMARY_METRICS if k in oos_metrics},
+        {k: oos_metrics[k] for k in ROW_METRICS},
         _mean_metrics([r.in_sample for r in results]),
         skipped,
     )
 
 
-def _value(summary: dict[str, Any], metric: str) -> Any:
-    return summary[metric] if metric in summary else summary["metrics"].get(metric)
-
-
-def _metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    return {"final_equity": summary["final_equity"], **summary["metrics"]}
+def _metrics(result: BacktestResult, *, final_equity: bool = True) -> dict[str, Any]:
+    """A run's final equity and every metric `--metric` ranks by (NaN/inf None): the
+    summary's metrics lack calmar and expectancy, and ranking on a value a row lacks would
+    choose the grid's first parameter set on every window."""
+    metrics = result.metrics.as_dict()
+    head = {"final_equity": result.summary()["final_equity"]} if final_equity else {}
+    return {**head, **{k: metrics[k] for k in ROW_METRICS}}
 
 
 def _mean_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in SUMMARY_METRICS:
+    for key in ROW_METRICS:
         values = np.array(
             [r[key] for r in rows if isinstance(r.get(key), int | float)], dtype=np.float64
         )

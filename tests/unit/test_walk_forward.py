@@ -123,3 +123,29 @@ def test_a_parameter_set_the_strategy_refuses_is_skipped_and_listed():
     assert [w.params for w in result.windows] == [{"qty": 100.0}] * 2
     assert len(result.skipped) == 1 and result.skipped[0].startswith('{"qty":-1.0}: ')
     assert result.out_of_sample == run().out_of_sample
+
+
+@pytest.mark.parametrize("metric", ["calmar", "expectancy"])
+def test_each_window_picks_the_best_parameters_by_a_metric_outside_the_summary(metric):
+    from papertrade.backtest.engine import run_backtest
+    from papertrade.backtest.params import expand_grid
+    from strategies.registry import load_strategy
+    from tests.unit.test_backtest_engine import random_panel
+
+    panel = random_panel(2, 120, seed=4)
+    grid = {"fast": [2, 4], "slow": [8, 16]}
+    cfg = BacktestConfig(account_id="wf-test")
+
+    result = walk_forward(panel, "sma_crossover", grid, cfg, train=60, test=20, metric=metric)
+
+    chosen = []
+    for w in result.windows:
+        train = panel.slice(w.window.train_start, w.window.train_stop)
+        values = [
+            getattr(run_backtest(train, load_strategy("sma_crossover", p), cfg).metrics, metric)
+            for p in expand_grid(grid)
+        ]
+        chosen.append(expand_grid(grid)[int(np.nanargmax(values))])
+    # the metric's best is not the grid's first, so picking the first cannot pass
+    assert chosen[0] != {"fast": 2, "slow": 8}
+    assert [w.params for w in result.windows] == chosen
