@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 BAR_COLUMNS = ("timestamp", "symbol", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
+_VOLUME_RULE = "volume must be a number >= 0 or empty"
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -103,8 +104,9 @@ def load_bars(path: Path) -> BarPanel:
 
 def panel_from_frame(frame: pd.DataFrame, source: str = "bars") -> BarPanel:
     """Validate a long-format frame and pivot it. Raises `BarsFileError` for: missing
-    columns, no rows, unparseable timestamps, duplicate (timestamp, symbol) rows, NaN or
-    non-positive prices, high < low, negative volume."""
+    columns, no rows, unparseable timestamps, missing or blank symbols, duplicate
+    (timestamp, symbol) rows, NaN, infinite or non-positive prices, high < low, a volume
+    that is negative, infinite or not a number (an empty one is unknown)."""
     _check_columns(frame.columns, len(frame), source)
     ts = _timestamps(frame["timestamp"], source)
     symbols = frame["symbol"]
@@ -112,6 +114,14 @@ def panel_from_frame(frame: pd.DataFrame, source: str = "bars") -> BarPanel:
         _missing_symbol(symbols.isna().to_numpy(), source)
     codes, names = pd.factorize(symbols.to_numpy(dtype=object))
     prices = {c: _numbers(frame[c]) for c in (*PRICE_COLUMNS, "volume")}
+    # an empty volume is unknown (NaN, no volume cap), but text is a mistake, not unknown
+    text = np.isnan(prices["volume"]) & frame["volume"].notna().to_numpy()
+    if text.any():
+        row = int(np.flatnonzero(text)[0])
+        raise BarsFileError(
+            f"{source}: row {row + 1} ({str(symbols.iat[row]).strip()}): {_VOLUME_RULE} "
+            f"(got {_plain(frame['volume'].iat[row])!r})"
+        )
     columns = _Columns(
         ts.asi8, codes, [str(s) for s in names], prices, lambda c, row: frame[c].iat[row]
     )
@@ -154,8 +164,13 @@ def _pivot(columns: _Columns, source: str) -> BarPanel:
         row = int(np.flatnonzero(bad)[np.argmin(file_row[bad])])
         return row, f"row {file_row[row] + 1} ({symbols[s_codes[row]]})"
 
+    if symbols.size and symbols[0] == "":  # a symbol of spaces only: sorted first
+        row = int(np.flatnonzero(s_codes == 0)[np.argmin(file_row[s_codes == 0])])
+        raise BarsFileError(f"{source}: row {file_row[row] + 1}: missing symbol")
     for c in PRICE_COLUMNS:
-        bad = ~(prices[c] > 0)  # NaN fails the comparison too
+        # NaN fails the comparison too; an infinite price is never traded nor marked, so
+        # its symbol would sit out the run without a word
+        bad = ~((prices[c] > 0) & np.isfinite(prices[c]))
         if bad.any():
             row, where = first(bad)
             raise BarsFileError(
@@ -168,9 +183,11 @@ def _pivot(columns: _Columns, source: str) -> BarPanel:
         raise BarsFileError(
             f"{source}: {where}: high {prices['high'][row]:g} < low {prices['low'][row]:g}"
         )
-    negative = prices["volume"] < 0
-    if negative.any():
-        raise BarsFileError(f"{source}: {first(negative)[1]}: negative volume")
+    bad_volume = (prices["volume"] < 0) | np.isinf(prices["volume"])  # NaN: unknown
+    if bad_volume.any():
+        row, where = first(bad_volume)
+        raw = _plain(columns.raw("volume", int(file_row[row])))
+        raise BarsFileError(f"{source}: {where}: {_VOLUME_RULE} (got {raw!r})")
     starts = np.empty(ns.shape[0], dtype=bool)
     starts[0] = True
     np.not_equal(ns[1:], ns[:-1], out=starts[1:])

@@ -89,6 +89,9 @@ def _edit(frame: pd.DataFrame, row: int, column: str, value: object) -> pd.DataF
         lambda f: _edit(f, 1, "high", 1.0),
         lambda f: _edit(f, 4, "volume", -1),
         lambda f: _edit(f, 5, "symbol", None),
+        lambda f: _edit(f, 5, "symbol", "  "),
+        lambda f: _edit(f, 3, "close", np.inf),
+        lambda f: _edit(f.astype({"volume": float}), 4, "volume", np.inf),
         lambda f: f.drop(columns=["low"]),
     ],
 )

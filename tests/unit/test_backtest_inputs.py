@@ -73,6 +73,11 @@ def _set(frame: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
         (lambda f: _set(f, 1, "high", 1.0), "high 1 < low"),
         (lambda f: _set(f, 4, "timestamp", "yesterday"), "unparseable timestamp"),
         (lambda f: f.iloc[:0], "no rows"),
+        (lambda f: _set(f, 3, "close", np.inf), r"row 4 \(\w+\): close must be a positive"),
+        (lambda f: _set(f, 2, "high", np.inf), r"row 3 \(\w+\): high must be a positive"),
+        (lambda f: _set(f, 4, "volume", np.inf), r"row 5 \(\w+\): volume must be a number"),
+        (lambda f: _set(f, 4, "volume", "lots"), r"row 5 \(\w+\): volume must be a number"),
+        (lambda f: _set(f, 1, "symbol", "   "), "row 2: missing symbol"),
     ],
 )
 def test_bad_bars_are_refused_naming_the_problem(mutate, needle):
