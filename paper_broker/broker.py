@@ -600,23 +600,32 @@ class PaperBroker:
         volume = quotes["volume"].to_numpy(np.float64)[row]
         cap = np.minimum(size, volume_cap(volume, self.config.max_volume_share))
         key = a.sym * 2 + buy
-        if self._taken_at != now:
-            self._taken_at, self._taken = now, {}
-        if self._taken:
-            used = np.fromiter((self._taken.get(k, 0.0) for k in key.tolist()), np.float64)
-            cap = np.maximum(cap - used, 0.0)
+        cap = self._liquidity_left(key, cap, now)
         want = np.where(ok, a.remaining, 0.0)
         qty = allocate(key, want, cap)
         qty = np.where(a.fok & (qty < a.remaining - QTY_EPS), 0.0, qty)
-        for k, q in zip(key.tolist(), qty.tolist(), strict=True):
-            if q > 0:
-                self._taken[k] = self._taken.get(k, 0.0) + q
+        self._take_liquidity(key, qty)
         spread = ask[row] - bid[row]
         price = self._execution_price(a, triggered, touch, qty, spread, volume)
         fills = self._book(orders, a, qty, price, now)
         immediate = np.flatnonzero(a.immediate)
         self._cancel_immediate(immediate, orders, now, usable=usable, fok=a.fok)
         return fills
+
+    def _liquidity_left(self, key: IntArray, cap: FloatArray, now: datetime) -> FloatArray:
+        """`cap` (per order, the same for every order of a key: one side of one symbol)
+        less what earlier passes at `now` filled of that key."""
+        if self._taken_at != now:
+            self._taken_at, self._taken = now, {}
+        if not self._taken:
+            return cap
+        used = np.fromiter((self._taken.get(k, 0.0) for k in key.tolist()), np.float64)
+        return np.maximum(cap - used, 0.0)
+
+    def _take_liquidity(self, key: IntArray, qty: FloatArray) -> None:
+        for k, q in zip(key.tolist(), qty.tolist(), strict=True):
+            if q > 0:
+                self._taken[k] = self._taken.get(k, 0.0) + q
 
     def process_bar(self, bars: pd.DataFrame, now: datetime, fill_model: FillModel) -> list[Fill]:
         """Fill open orders on one bar per symbol (columns symbol, open, high, low, close,
@@ -680,8 +689,14 @@ class PaperBroker:
         triggered = a.triggered | fire
         vol = volume[row]
         want = np.where(hits & eligible, a.remaining, 0.0)
-        qty = allocate(a.sym, want, volume_cap(vol, self.config.max_volume_share))
+        # each side of a symbol has its own cap, shared by the passes over one bar, as in
+        # `process_quotes`: a backtest fills resting orders at a bar before its strategy
+        # decides, and the new orders after
+        key = a.sym * 2 + (a.sign > 0)
+        cap = self._liquidity_left(key, volume_cap(vol, self.config.max_volume_share), now)
+        qty = allocate(key, want, cap)
         qty = np.where(a.fok & (qty < a.remaining - QTY_EPS), 0.0, qty)
+        self._take_liquidity(key, qty)
         no_spread = np.full(len(orders), np.nan)
         price = self._execution_price(a, triggered, base, qty, no_spread, vol)
         fills = self._book(orders, a, qty, price, now)

@@ -286,6 +286,22 @@ def test_bar_volume_share_gives_partial_fills() -> None:
     assert [f.quantity for f in fills] == [200.0]
 
 
+def test_a_bar_processed_twice_gives_each_side_one_volume_cap() -> None:
+    # Arrange: a backtest at the close fills resting orders at a bar, then the new ones
+    broker = make_broker(config=frictionless(max_volume_share=0.01), marks={"A": 100.0})
+    broker.submit([make_intent("A", quantity=500)], at(0))
+    first = broker.process_bar(make_bars(["A"], volume=20_000), at(1), FillModel.CLOSE)
+    broker.submit([make_intent("A", "sell", 100)], at(1))
+
+    # Act
+    second = broker.process_bar(make_bars(["A"], volume=20_000), at(1), FillModel.CLOSE)
+
+    # Assert: the buy took its side's 200 shares in the first pass and gets none again;
+    # the sell has a side of its own, as on quotes
+    assert [(f.side, f.quantity) for f in first] == [("buy", 200.0)]
+    assert [(f.side, f.quantity) for f in second] == [("sell", 100.0)]
+
+
 def test_bar_arrays_aligned_with_the_universe() -> None:
     broker = make_broker(symbols=["A", "B", "C"])
     broker.mark({"A": 10.0, "B": 20.0, "C": 30.0})
