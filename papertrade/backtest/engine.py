@@ -7,8 +7,11 @@ Per bar t (timestamp `ts[t]`, the bar's close time):
   strategy decides at t from closes <= t and its orders wait for bar t+1. An order decided
   on the last bar therefore stays open (status `accepted`, never filled, never canceled):
   there is no later bar to fill it, and the result reports it as it is.
-- `close`: the strategy decides at t, its orders are submitted and bar t fills them at its
-  close in the same step (the classic "trade at the close you just saw" assumption).
+- `close`: bar t first fills the orders still open from earlier bars at its close; then
+  the strategy decides at t, its orders are submitted and bar t fills them at its close in
+  the same step (the classic "trade at the close you just saw" assumption), with the volume
+  the resting orders left. This is the order of a paper interval on the same prices:
+  resting orders fill against the new quotes, then the strategy runs, then its orders fill.
 
 Orders keep the strategy's time in force and are never expired between bars: a bar is a
 whole session when bars are daily, and the broker's end-of-session expiry is a paper-trading
@@ -159,10 +162,12 @@ def run_backtest(
 
     for t in range(n_bars):
         now = times[t]
-        if next_open:
-            fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
-            if fills:
-                book.add(t, fills)
+        # the orders of earlier bars fill first (at t's open, or at its close), so the
+        # strategy decides on what is held, as an interval fills its resting orders before
+        # its strategy runs; with nothing open this only marks the closes
+        fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
+        if fills:
+            book.add(t, fills)
         if t >= trade_from and active[t]:
             equity = book.cash + float(book.qty @ marks[t])
             # what the open orders may still buy and sell, for the strategy and the risk checks
@@ -178,9 +183,6 @@ def run_backtest(
             intents = strategy.decide(t, prepared, held, equity, cl[t], tradable[t])
             if intents:
                 intents = _numbered(intents, client_order_id(aid, now, name, 0))
-                if not next_open:
-                    # market orders are sized for buying power at the close they fill at
-                    broker.mark({it.symbol: cl[t, index[it.symbol]] for it in intents})
                 if guard is not None:
                     verdict = guard.check_arrays(
                         IntentArrays.of(intents, index), cl[t], cl[t], cl[t],
@@ -192,10 +194,12 @@ def run_backtest(
                         intents = [intents[k] for k in verdict.approved_index().tolist()]
                 if intents:
                     broker_rejections += len(broker.submit(intents, now).rejections)
-        if not next_open:
-            fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
-            if fills:
-                book.add(t, fills)
+                    if not next_open:
+                        # the new orders fill at the close just seen, on the volume the
+                        # resting ones left (the broker shares one cap between the passes)
+                        fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
+                        if fills:
+                            book.add(t, fills)
         if on_progress is not None and (t + 1) % every == 0:
             on_progress(t + 1, n_bars)
 

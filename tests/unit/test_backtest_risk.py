@@ -62,8 +62,7 @@ def reference_run(panel: BarPanel, strategy: Strategy, cfg: BacktestConfig):
                                   panel.volume[t], times[t], cfg.fill_model)  # fmt: skip
 
     for t in range(panel.n_bars):
-        if next_open:
-            process(t)
+        process(t)  # resting orders first, under either fill model
         view = broker.portfolio_view()
         qty = np.array([view.positions.get(s, 0.0) for s in symbols])
         tradable = np.isfinite(cl[t]) & (cl[t] > 0)
@@ -72,8 +71,6 @@ def reference_run(panel: BarPanel, strategy: Strategy, cfg: BacktestConfig):
             intents = _numbered(
                 intents, client_order_id(cfg.account_id, times[t], "sma_crossover", 0)
             )
-            if not next_open:
-                broker.mark({it.symbol: cl[t, index[it.symbol]] for it in intents})
             px = cl[t, [index[it.symbol] for it in intents]]
             quotes = pd.DataFrame(
                 {"symbol": [it.symbol for it in intents], "bid": px, "ask": px, "last": px}
@@ -83,8 +80,8 @@ def reference_run(panel: BarPanel, strategy: Strategy, cfg: BacktestConfig):
             rejected += len(decision.rejections)
             if decision.approved:
                 broker.submit(decision.approved, times[t])
-        if not next_open:
-            process(t)
+                if not next_open:
+                    process(t)
     changes = broker.drain_changes()
     return changes.orders, changes.fills, rejected
 
