@@ -306,8 +306,8 @@ class _FillBook:
 
 def _numbered(intents: list[OrderIntent], first_id: str) -> list[OrderIntent]:
     """The intents with the deterministic client order ids of `paper_broker.ids`, numbered
-    from 1 in decision order. `first_id` is the id of sequence 0; the sequence is its last
-    five digits, so one strftime serves the whole bar."""
+    from 0 in decision order, as a paper interval numbers them. `first_id` is the id of
+    sequence 0; the sequence is its last five digits, so one strftime serves the whole bar."""
     stem = first_id.removesuffix("00000")
     return [
         OrderIntent(
@@ -321,7 +321,7 @@ def _numbered(intents: list[OrderIntent], first_id: str) -> list[OrderIntent]:
             f"{stem}{k:05d}",
             it.strategy,
         )
-        for k, it in enumerate(intents, start=1)
+        for k, it in enumerate(intents)
     ]
 
 

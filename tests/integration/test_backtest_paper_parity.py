@@ -116,3 +116,23 @@ def test_a_backtest_at_the_close_fills_as_paper_intervals_on_the_same_bars(runs:
     assert backtest == paper
     final = "SELECT cash, equity FROM equity ORDER BY ts DESC LIMIT 1"
     assert rows(runs.backtest, final) == rows(runs.paper, final)
+
+
+def orders(db: Path, account: str, where: str = "TRUE") -> list[tuple]:
+    """The orders with their client order ids less the account's prefix."""
+    return rows(
+        db,
+        f"SELECT replace(client_order_id, '{account}-', ''), created_at, symbol, side, "
+        f"quantity, status, filled_quantity, reject_reason FROM orders WHERE {where} "
+        "ORDER BY created_at, client_order_id",
+    )
+
+
+def test_a_backtest_numbers_its_orders_as_paper_intervals_do(runs: Runs):
+    brokered = "order_id NOT LIKE '%-risk'"  # the orders RiskGuard let through
+
+    paper = orders(runs.paper, "paper", brokered)
+    backtest = orders(runs.backtest, runs.account, brokered)
+
+    assert len(paper) > 10
+    assert backtest == paper
