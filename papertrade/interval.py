@@ -34,7 +34,13 @@ from paper_broker.market_data.protocol import MarketDataProvider
 from paper_broker.market_data.validation import QuoteLimits, validate_quotes
 from paper_broker.records import Fill, Order, OrderIntent, Rejection
 from paper_broker.risk.events import RiskEvent
-from paper_broker.risk.guard import GuardOutcome, RiskDecision, RiskGuard, flatten_intents
+from paper_broker.risk.guard import (
+    GuardOutcome,
+    RiskDecision,
+    RiskGuard,
+    flatten_intents,
+    risk_rejected_order,
+)
 from papertrade.alerts.records import AlertRecord, is_wanted
 from papertrade.alerts.render import (
     render_fills_alert,
@@ -752,36 +758,15 @@ def _resting_fills(run: IntervalRun) -> None:
 
 
 def _risk_rejected_orders(run: IntervalRun) -> list[Order]:
-    """Intents RiskGuard refused, as orders in status rejected, so the `orders` table shows
-    every order the strategy wanted and why it did not reach the broker."""
+    """Intents RiskGuard refused, as orders in status rejected (`risk_rejected_order`)."""
     assert run.decision is not None
-    from paper_broker.enums import OrderStatus
-
     by_cid = {i.client_order_id: i for i in run.intents}
     out = []
     for rejection in run.decision.rejections:
         intent = by_cid.get(rejection.client_order_id)
         if intent is None or intent.client_order_id is None:
             continue
-        out.append(
-            Order(
-                account_id=run.account_id,
-                order_id=f"{intent.client_order_id}-risk",
-                client_order_id=intent.client_order_id,
-                created_at=run.as_of,
-                symbol=intent.symbol,
-                side=intent.side,
-                order_type=intent.order_type,
-                time_in_force=intent.time_in_force,
-                quantity=intent.quantity,
-                limit_price=intent.limit_price,
-                stop_price=intent.stop_price,
-                status=OrderStatus.REJECTED,
-                reject_reason=rejection.reason.value,
-                updated_at=run.as_of,
-                strategy=intent.strategy,
-            )
-        )
+        out.append(risk_rejected_order(run.account_id, intent, rejection.reason, run.as_of))
     return out
 
 

@@ -51,9 +51,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from paper_broker.enums import Side, TradingState
+from paper_broker.enums import OrderStatus, RejectReason, Side, TradingState
 from paper_broker.quote_columns import quote_columns
-from paper_broker.records import OrderIntent, PortfolioView, Rejection
+from paper_broker.records import Order, OrderIntent, PortfolioView, Rejection
 from paper_broker.risk import batch as rb
 from paper_broker.risk.batch import (
     KILL_SWITCH_STRATEGY,
@@ -75,6 +75,7 @@ __all__ = [
     "RiskDecision",
     "RiskGuard",
     "flatten_intents",
+    "risk_rejected_order",
 ]
 
 # quantities closer than this to zero are flat (float64 share arithmetic)
@@ -117,6 +118,33 @@ def flatten_intents(portfolio: PortfolioView) -> list[OrderIntent]:
         for symbol, qty in sorted(portfolio.positions.items())
         if abs(qty) > _QTY_EPS
     ]
+
+
+def risk_rejected_order(
+    account_id: str, intent: OrderIntent, reason: RejectReason, at: datetime
+) -> Order:
+    """An intent RiskGuard refused, as an order in status rejected (order id
+    `<client order id>-risk`), so the `orders` table shows every order the strategy
+    wanted and why it did not reach the broker: paper intervals and backtests alike.
+    The intent must carry its client order id."""
+    assert intent.client_order_id is not None
+    return Order(
+        account_id=account_id,
+        order_id=f"{intent.client_order_id}-risk",
+        client_order_id=intent.client_order_id,
+        created_at=at,
+        symbol=intent.symbol,
+        side=intent.side,
+        order_type=intent.order_type,
+        time_in_force=intent.time_in_force,
+        quantity=intent.quantity,
+        limit_price=intent.limit_price,
+        stop_price=intent.stop_price,
+        status=OrderStatus.REJECTED,
+        reject_reason=reason.value,
+        updated_at=at,
+        strategy=intent.strategy,
+    )
 
 
 class RiskGuard:

@@ -46,8 +46,8 @@ from paper_broker.fills import FillModel
 from paper_broker.ids import client_order_id
 from paper_broker.ledger import QTY_EPS
 from paper_broker.records import Fill, Order, OrderIntent, PositionRecord
-from paper_broker.risk.batch import IntentArrays, PortfolioArrays
-from paper_broker.risk.guard import RiskGuard
+from paper_broker.risk.batch import REASONS, IntentArrays, PortfolioArrays
+from paper_broker.risk.guard import RiskGuard, risk_rejected_order
 from papertrade.backtest.bars import BarPanel
 from papertrade.metrics import Metrics, compute_metrics
 from strategies.base import Strategy
@@ -155,6 +155,7 @@ def run_backtest(
     name = getattr(strategy, "name", "") or type(strategy).__name__
     aid = config.account_id
     risk_rejections = broker_rejections = 0
+    refused: list[Order] = []  # the intents the risk checks refused, as rejected orders
     every = max(1, n_bars // 100)
     process = broker.process_bar_arrays
     guard = config.risk
@@ -191,6 +192,10 @@ def run_backtest(
                     )  # fmt: skip
                     if verdict.n_rejected:
                         risk_rejections += verdict.n_rejected
+                        refused.extend(
+                            risk_rejected_order(aid, intents[k], REASONS[verdict.code[k]], now)
+                            for k in np.flatnonzero(~verdict.approved).tolist()
+                        )
                         intents = [intents[k] for k in verdict.approved_index().tolist()]
                 if intents:
                     broker_rejections += len(broker.submit(intents, now).rejections)
@@ -218,7 +223,7 @@ def run_backtest(
         account_id=aid,
         strategy=name,
         equity=equity,
-        orders=changes.orders,
+        orders=[*changes.orders, *refused],
         fills=changes.fills,
         positions=broker.positions(),
         metrics=metrics,

@@ -24,7 +24,8 @@ SYMBOLS = ["AAPL", "MSFT", "KO"]
 FIRST_BAR = pd.Timestamp("2026-11-23 14:31", tz="UTC")
 N_BARS = 40
 # 300 shares is more than a tenth of a minute's AAPL volume (about 2,900): sells rest
-# for a minute, and at 15:00 AAPL's averages cross up while 5 shares of a sell still rest
+# for a minute, and at 15:00 AAPL's averages cross up while 5 shares of a sell still rest.
+# MSFT is restricted: RiskGuard refuses its orders.
 QTY = 300
 
 
@@ -60,6 +61,9 @@ history_bars = 20
 [strategy]
 name = "sma_crossover"
 params = {{ fast = 2, slow = 5, qty = {QTY} }}
+
+[risk]
+restricted_symbols = ["MSFT"]
 
 [slack]
 send_fills = false
@@ -134,5 +138,16 @@ def test_a_backtest_numbers_its_orders_as_paper_intervals_do(runs: Runs):
     paper = orders(runs.paper, "paper", brokered)
     backtest = orders(runs.backtest, runs.account, brokered)
 
-    assert len(paper) > 10
+    assert len(paper) >= 10
     assert backtest == paper
+
+
+def test_a_backtest_records_the_orders_risk_refused_as_paper_intervals_do(runs: Runs):
+    refused = "reject_reason IS NOT NULL"
+
+    paper = orders(runs.paper, "paper", refused)
+    backtest = orders(runs.backtest, runs.account, refused)
+
+    assert {r[2] for r in paper} == {"MSFT"} and {r[7] for r in paper} == {"RESTRICTED_SYMBOL"}
+    assert backtest == paper
+    assert orders(runs.backtest, runs.account) == orders(runs.paper, "paper")

@@ -55,7 +55,7 @@ def reference_run(panel: BarPanel, strategy: Strategy, cfg: BacktestConfig):
     times = list(panel.timestamps.to_pydatetime())
     symbols = list(panel.symbols)
     index = {s: i for i, s in enumerate(symbols)}
-    rejected = 0
+    rejected: list[tuple[str | None, str]] = []
 
     def process(t: int) -> None:
         broker.process_bar_arrays(panel.open[t], panel.high[t], panel.low[t], cl[t],
@@ -77,7 +77,7 @@ def reference_run(panel: BarPanel, strategy: Strategy, cfg: BacktestConfig):
             )
             decision = cfg.risk.check(intents, broker.portfolio_view(), quotes,
                                       TradingState.ACTIVE, now=times[t])  # fmt: skip
-            rejected += len(decision.rejections)
+            rejected += [(r.client_order_id, r.reason.value) for r in decision.rejections]
             if decision.approved:
                 broker.submit(decision.approved, times[t])
                 if not next_open:
@@ -97,11 +97,15 @@ def test_engine_risk_path_decides_as_the_portfolio_view_path(fill_model):
     result = run_backtest(panel, strategy, cfg)
     orders, fills, rejected = reference_run(panel, strategy, cfg)
 
-    # Assert: the limits bound some intents and let others through
-    assert result.risk_rejections == rejected > 0
+    # Assert: the limits bound some intents and let others through; the refused ones are
+    # rejected orders with their reasons, after the broker's
+    assert result.risk_rejections == len(rejected) > 0
     assert len(result.fills) > 5
     key = lambda o: (o.client_order_id, o.status, o.filled_quantity, o.avg_fill_price)  # noqa: E731
-    assert [key(o) for o in result.orders] == [key(o) for o in orders]
+    brokered, refused = result.orders[: len(orders)], result.orders[len(orders) :]
+    assert [key(o) for o in brokered] == [key(o) for o in orders]
+    assert [(o.client_order_id, o.reject_reason) for o in refused] == rejected
+    assert {o.status for o in refused} == {"rejected"}
     assert [(f.ts, f.symbol, f.side, f.quantity, f.price) for f in result.fills] == [
         (f.ts, f.symbol, f.side, f.quantity, f.price) for f in fills
     ]
