@@ -4,8 +4,8 @@ Re-runs the account's recorded intervals of session D through the strategy, Risk
 broker, with the settings the account recorded (or `--config`'s), and prints every
 difference from the recorded orders and fills (see `papertrade.backtest.replay`). Exit 0
 when the session is reproduced, 1 when it is not (a failed audit), 2 for bad input: a bad
-date, an unknown account, no interval that session. The warehouse is opened read-only;
-nothing is written.
+date, an unknown account or a backtest's, no interval that session. The warehouse is
+opened read-only; nothing is written.
 """
 
 from __future__ import annotations
@@ -84,12 +84,12 @@ def _recorded_settings(conn: Any, settings: Settings) -> Settings:
     """The settings the account recorded when it opened, so that the audit compares the
     code with the record; `--config` replays with other settings instead, to see what they
     would have changed. Only the warehouse location is taken from the command line."""
-    row = conn.execute(
-        "SELECT config_json FROM accounts WHERE account_id = ?", [settings.account.id]
-    ).fetchone()
-    if row is None or not row[0]:
+    from papertrade.backtest.replay import paper_account_config
+
+    config_json = paper_account_config(conn, settings.account.id)
+    if config_json is None:
         return settings
-    recorded = Settings.model_validate_json(row[0])
+    recorded = Settings.model_validate_json(config_json)
     return recorded.model_copy(update={"warehouse": settings.warehouse})
 
 

@@ -192,17 +192,34 @@ def replay_session(
     """Replay `settings.account.id`'s recorded intervals of `session_date` and compare.
 
     `conn` is an open warehouse connection (read-only is enough: nothing is written).
-    Raises `UserError` when the account is unknown or recorded no interval that session."""
+    Raises `UserError` when the account is unknown, is a backtest's, or recorded no
+    interval that session."""
     account = settings.account.id
-    known = conn.execute("SELECT 1 FROM accounts WHERE account_id = ?", [account]).fetchone()
-    if known is None:
-        raise UserError(f"unknown account {account!r}: it has no row in the warehouse")
+    paper_account_config(conn, account)
     times = _session_intervals(conn, account, session_date)
     if not times:
         raise UserError(f"account {account!r} recorded no interval in session {session_date}")
     replayed = replay_intervals(conn, settings, times, calendar=calendar)
     orders, fills, differences = compare_with_record(conn, account, times, replayed)
     return ReplayReport(account, session_date, times, orders, fills, differences)
+
+
+def paper_account_config(conn: Any, account: str) -> str | None:
+    """The settings a paper account recorded (JSON, None when it recorded none). Raises
+    `UserError` for an unknown account, and for a backtest's: it has bars, not intervals,
+    and its recorded config is the backtest's options, not settings."""
+    row = conn.execute(
+        "SELECT kind, config_json FROM accounts WHERE account_id = ?", [account]
+    ).fetchone()
+    if row is None:
+        raise UserError(f"unknown account {account!r}: it has no row in the warehouse")
+    kind, config_json = row
+    if kind != "paper":
+        raise UserError(
+            f"account {account!r} is a {kind}, not a paper account: replay re-runs a "
+            "recorded paper session"
+        )
+    return config_json or None
 
 
 def replay_intervals(

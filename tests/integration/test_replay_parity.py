@@ -326,3 +326,29 @@ def test_cli_without_config_replays_with_the_settings_the_account_recorded(
 
     assert result.exit_code == 0, result.output
     assert "no differences" in result.stdout
+
+
+@pytest.mark.parametrize("with_config", [False, True])
+def test_cli_refuses_a_backtest_account_in_one_line(
+    recorded: Recorded, tmp_path: Path, with_config: bool
+) -> None:
+    from tests.unit.test_backtest_engine import bars_frame
+
+    settings = copy_account(recorded.settings, tmp_path / "with_backtest")
+    bars = tmp_path / "bars.csv"
+    bars_frame({"AAA": [10.0, 11.0, 12.0]}).to_csv(bars, index=False)
+    db = str(settings.warehouse.path)
+    stored = runner.invoke(app, ["backtest", "--bars", str(bars), "--strategy", "buy_and_hold",
+                                 "--account-id", "bt", "--db", db])  # fmt: skip
+    assert stored.exit_code == 0, stored.output
+    args = ["replay", "--date", "2024-01-03", "--account-id", "bt", "--db", db]
+    if with_config:
+        args += ["--config", str(Path(recorded.settings.warehouse.path).parent / "papertrade.toml")]
+
+    result = runner.invoke(app, args)
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "error: account 'bt' is a backtest, not a paper account: replay re-runs a recorded "
+        "paper session\n"
+    )
