@@ -72,8 +72,14 @@ MAX_COMBINATIONS = 5000
 
 def expand_grid(grid: dict[str, list[Any]], base: dict[str, Any] | None = None) -> list[dict]:
     """Every combination of the grid's values (the first name varies slowest), each on top
-    of `base`, in a deterministic order; at most `MAX_COMBINATIONS`."""
+    of `base`, in a deterministic order; at most `MAX_COMBINATIONS`. A name in both is
+    refused: the grid's values would silently replace the `--param` one."""
     names = list(grid)
+    both = [name for name in names if name in (base or {})]
+    if both:
+        raise ParamSyntaxError(
+            f"{both[0]} is given by --param and by --grid: give it in one of them"
+        )
     n = math.prod(len(values) for values in grid.values())
     if n > MAX_COMBINATIONS:
         raise ParamSyntaxError(

@@ -136,6 +136,11 @@ def test_walk_forward_test_windows_never_overlap_training_or_each_other(n_bars, 
     assert n_bars - ws[-1].test_stop < test  # no whole test window left out
 
 
+def test_a_name_in_both_param_and_grid_is_refused() -> None:
+    with pytest.raises(ParamSyntaxError, match="fast is given by --param and by --grid"):
+        expand_grid(parse_grid(["fast=3,5", "slow=20"]), parse_params(["fast=7"]))
+
+
 def test_a_grid_beyond_the_sweep_limit_is_refused() -> None:
     values = ",".join(str(v) for v in range(1, 101))
     grid = parse_grid([f"fast={values}", f"qty={values}"])  # 10,000 combinations
