@@ -297,8 +297,11 @@ def _timestamps(column: pd.Series, source: str) -> pd.DatetimeIndex:
     if isinstance(column.dtype, pd.DatetimeTZDtype):
         parsed = column.dt.tz_convert("UTC")
     else:
+        # numbers are no time (epoch seconds? milliseconds?): read as text they are refused
+        # below, where pandas would warn and one day read them as epoch nanoseconds
+        text = column.astype(str) if pd.api.types.is_numeric_dtype(column.dtype) else column
         try:
-            parsed = pd.to_datetime(column, utc=True, errors="coerce", format="ISO8601")
+            parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
         except (ValueError, TypeError):
             parsed = pd.Series(pd.NaT, index=column.index, dtype="datetime64[ns, UTC]")
     bad = parsed.isna().to_numpy()
@@ -306,7 +309,7 @@ def _timestamps(column: pd.Series, source: str) -> pd.DatetimeIndex:
         row = int(np.flatnonzero(bad)[0])
         raise BarsFileError(
             f"{source}: {int(bad.sum())} unparseable timestamp(s), first at row {row + 1} "
-            f"({column.iat[row]!r})"
+            f"({_plain(column.iat[row])!r})"
         )
     return pd.DatetimeIndex(parsed).as_unit("ns")
 

@@ -136,6 +136,15 @@ def test_walk_forward_test_windows_never_overlap_training_or_each_other(n_bars, 
     assert n_bars - ws[-1].test_stop < test  # no whole test window left out
 
 
+def test_a_number_for_a_timestamp_is_named_as_the_file_has_it() -> None:
+    frame = good().assign(timestamp=1704153600)  # epoch seconds: not a time papertrade reads
+
+    with pytest.raises(BarsFileError) as err:
+        panel_from_frame(frame)
+
+    assert str(err.value) == "bars: 6 unparseable timestamp(s), first at row 1 (1704153600)"
+
+
 def test_a_name_in_both_param_and_grid_is_refused() -> None:
     with pytest.raises(ParamSyntaxError, match="fast is given by --param and by --grid"):
         expand_grid(parse_grid(["fast=3,5", "slow=20"]), parse_params(["fast=7"]))
