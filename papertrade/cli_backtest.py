@@ -146,7 +146,8 @@ def backtest(
                        commission_bps, slippage_bps, account_id, risk,
                        periods_per_year)  # fmt: skip
     prepared = command.prepare(settings, request)
-    _note_annualisation(command.annualisation_note(prepared.panel, request))
+    _note(command.annualisation_note(prepared.panel, request))
+    _note(command.history_note(prepared))
     show = not as_json and sys.stderr.isatty()
     result = _with_progress(command, prepared) if show else command.run(prepared)
     command.store(settings, prepared, result, created_at=datetime.now(UTC))
@@ -164,13 +165,13 @@ def _note_skipped(refused: list[str], total: int) -> None:
         err_console.print(
             f"skipping {len(refused)} of {total} parameter sets the strategy refuses,"
             f" e.g. {refused[0]}",
-            markup=False, highlight=False,
+            markup=False, highlight=False, soft_wrap=True,
         )  # fmt: skip
 
 
-def _note_annualisation(note: str | None) -> None:
+def _note(note: str | None) -> None:
     if note:
-        err_console.print(f"note: {note}", markup=False, highlight=False)
+        err_console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _with_progress(command: Any, prepared: Any) -> Any:
@@ -302,7 +303,7 @@ def walk_forward_cmd(
                        commission_bps, slippage_bps, None, risk, periods_per_year)  # fmt: skip
     command.check_costs(request)
     panel = command.load_bars(bars)
-    _note_annualisation(command.annualisation_note(panel, request))
+    _note(command.annualisation_note(panel, request))
     windows(panel.n_bars, train, test)
     cfg = command.engine_config(settings, request, command.default_account_id(strategy))
     result = walk_forward(panel, strategy, grid_values, cfg, train=train, test=test,

@@ -146,6 +146,20 @@ def annualisation_note(panel: BarPanel, request: BacktestRequest) -> str | None:
     )
 
 
+def history_note(prepared: PreparedBacktest) -> str | None:
+    """A warning when the file is too short for the strategy's first signal: the run can
+    make no order, and its flat result would otherwise not say why (a paper account is
+    refused for the same reason; a backtest still runs and is stored)."""
+    needed = int(getattr(prepared.strategy, "history_needed", 0))
+    n_bars = prepared.panel.n_bars
+    if n_bars > needed:
+        return None
+    return (
+        f"strategy {prepared.request.strategy} needs {needed} bars before its first signal"
+        f" and the file has {n_bars}: it cannot trade"
+    )
+
+
 def prepare(settings: Settings, request: BacktestRequest) -> PreparedBacktest:
     """Validate everything (raises a `UserError` or `StrategyError`, nothing written)."""
     check_costs(request)

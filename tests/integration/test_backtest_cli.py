@@ -152,6 +152,21 @@ def test_walk_forward_json_reports_in_and_out_of_sample(tmp_path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
+@pytest.mark.parametrize(("slow", "noted"), [(9, True), (8, False)])
+def test_a_file_too_short_for_the_first_signal_gets_a_note(tmp_path, bars_csv, slow, noted):
+    result = run("backtest", "--bars", bars_csv, "--strategy", "sma_crossover",
+                 "--param", "fast=2", "--param", f"slow={slow}", "--json",
+                 "--db", tmp_path / "w.duckdb")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    note = (
+        f"note: strategy sma_crossover needs {slow} bars before its first signal and the file"
+        f" has {len(CLOSES)}: it cannot trade\n"
+    )
+    assert (result.stderr == note) is noted
+    assert json.loads(result.stdout)["n_fills"] == 0
+
+
 def test_backtest_path_imports_neither_prefect_nor_great_expectations(tmp_path, bars_csv):
     code = (
         "import sys\n"
