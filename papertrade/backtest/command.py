@@ -101,17 +101,21 @@ def check_account_id(account_id: str, settings: Settings) -> str:
     return account_id
 
 
+# the bounds of the config keys the options stand for: [broker] slippage_bps (a slippage
+# past 100% of the price sells at a negative price) and commission_pct (at most the value)
+MAX_SLIPPAGE_BPS = 1_000.0
+MAX_COMMISSION_BPS = 10_000.0
+
+
 def check_costs(request: BacktestRequest) -> None:
-    for name, value in (
-        ("--cash", request.cash),
-        ("--commission-bps", request.commission_bps),
-        ("--slippage-bps", request.slippage_bps),
+    if request.cash is not None and not (math.isfinite(request.cash) and request.cash > 0):
+        raise UserError(f"--cash {request.cash}: must be a finite number > 0")
+    for name, value, most in (
+        ("--commission-bps", request.commission_bps, MAX_COMMISSION_BPS),
+        ("--slippage-bps", request.slippage_bps, MAX_SLIPPAGE_BPS),
     ):
-        if value is None:
-            continue
-        if not math.isfinite(value) or value < 0 or (name == "--cash" and value <= 0):
-            bound = "> 0" if name == "--cash" else ">= 0"
-            raise UserError(f"{name} {value}: must be a finite number {bound}")
+        if value is not None and not (math.isfinite(value) and 0 <= value <= most):
+            raise UserError(f"{name} {value}: must be a number from 0 to {most:g}")
 
 
 def engine_config(settings: Settings, request: BacktestRequest, account_id: str) -> BacktestConfig:

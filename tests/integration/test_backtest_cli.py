@@ -110,6 +110,27 @@ def test_bad_bars_files_exit_2_and_write_nothing(tmp_path, name, text, needle):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
+        (["--slippage-bps", "15000"], "--slippage-bps 15000.0: must be a number from 0 to 1000"),
+        (["--commission-bps", "20000"], "--commission-bps 20000.0: must be a number from 0 to"),
+        (["--slippage-bps", "-1"], "--slippage-bps -1.0: must be a number from 0 to 1000"),
+        (["--cash", "0"], "--cash 0.0: must be a finite number > 0"),
+    ],
+)
+def test_costs_outside_the_configs_bounds_exit_2(tmp_path, bars_csv, args, needle):
+    db = tmp_path / "w.duckdb"
+
+    result = run("backtest", "--bars", bars_csv, "--strategy", "sma_crossover", *args,
+                 "--db", db)  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {needle}")
+    assert len(result.stderr.splitlines()) == 1
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
         (["--strategy", "no_such"], "unknown strategy"),
         (["--strategy", "sma_crossover", "--param", "speed=3"], "speed"),
         (["--strategy", "sma_crossover", "--param", "fast=50"], "fast"),
