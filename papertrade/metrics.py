@@ -16,9 +16,10 @@ per session close). Conventions follow empyrical / quantstats:
 Undefined values are NaN, never a crash or a numpy warning: ratios need two returns and a
 non-zero denominator (empyrical answers ``inf`` for a Sortino without a losing period; here
 it is NaN, "no downside observed"). ``profit_factor`` is ``inf`` when there are winning
-trades and no losing one, NaN when there is neither. ``Metrics.as_dict`` turns every
-non-finite float (NaN, ``inf``) into ``None`` so JSON and DuckDB receive NULL; ``n_wins`` and
-``n_losses`` tell an all-winners NULL from a no-trades NULL.
+trades and no losing one, NaN when there is neither; a CAGR too large for a float is ``inf``.
+``Metrics.as_dict`` turns every non-finite float (NaN, ``inf``) into ``None`` so JSON and
+DuckDB receive NULL; ``n_wins`` and ``n_losses`` tell an all-winners NULL from a no-trades
+NULL.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def _curve_stats(curve: np.ndarray, periods_per_year: int) -> dict[str, Any]:
 
     cagr = nan
     if n_periods and start > 0 and end >= 0:
-        cagr = (end / start) ** (periods_per_year / n_periods) - 1.0
+        cagr = _annualised_growth(end / start, periods_per_year / n_periods)
 
     volatility = sharpe = sortino = nan
     finite = returns[np.isfinite(returns)]
@@ -181,6 +182,16 @@ def _curve_stats(curve: np.ndarray, periods_per_year: int) -> dict[str, Any]:
         sortino=sortino, max_drawdown=max_drawdown, max_drawdown_periods=mdd_periods,
         calmar=calmar,
     )  # fmt: skip
+
+
+def _annualised_growth(ratio: float, exponent: float) -> float:
+    """`ratio ** exponent - 1`, or inf when that is beyond a float: a short run's gain
+    annualised over many periods (+77% in an hour of minute bars is 1.77 ** 1666) overflows,
+    and Python's float power raises `OverflowError` instead of answering inf."""
+    try:
+        return ratio**exponent - 1.0
+    except OverflowError:
+        return math.inf
 
 
 def _max_drawdown(curve: np.ndarray) -> tuple[float, int]:

@@ -165,6 +165,19 @@ def test_equity_wiped_out_gives_no_warning_and_nan_returns_after_zero() -> None:
     assert m.max_drawdown == -1.0
 
 
+def test_growth_too_large_to_annualise_is_undefined_not_a_crash() -> None:
+    # +77% over 59 one-minute bars annualised at 98,280 minutes a year is 1.77 ** 1666:
+    # beyond a float, which raised OverflowError out of a backtest
+    equity = equity_series([100_000.0 * 1.01**i for i in range(60)])
+
+    m = compute_metrics(equity, periods_per_year=98_280)
+
+    assert m.cagr == math.inf
+    assert m.total_return == pytest.approx(1.01**59 - 1)
+    assert m.as_dict()["cagr"] is None and m.as_dict()["calmar"] is None
+    json.dumps(m.as_dict())
+
+
 def test_no_trades() -> None:
     m = compute_metrics(equity_series([100.0, 101.0]), trades=round_trips(fills_frame([])))
 
