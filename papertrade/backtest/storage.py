@@ -2,18 +2,21 @@
 
 A run goes through `warehouse.results.write_backtest`: one transaction that replaces the
 account's previous run (orders, fills, equity per bar, positions at the end, and one
-`daily_performance` row dated at the last bar with the whole run's metrics). A sweep writes
-one `sweep_results` row per parameter set, replacing the rows of the same sweep id.
+`daily_performance` row dated at the last bar's day, with that day's return and the whole
+run's metrics). A sweep writes one `sweep_results` row per parameter set, replacing the rows
+of the same sweep id.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from papertrade.backtest.engine import BacktestResult
@@ -35,13 +38,14 @@ class BacktestAccountConflict(UserError):
 
 
 def performance_row(result: BacktestResult) -> dict[str, Any]:
-    """The run's metrics as a `daily_performance` row at the last bar's date."""
+    """The run's metrics as a `daily_performance` row at the last bar's day, with that
+    day's return (see `last_day`)."""
     m = result.metrics.as_dict()
-    end = result.end_ts
+    day, day_return = last_day(result.equity, result.metrics.start_equity)
     return {
-        "session_date": end.date() if end is not None else None,
+        "session_date": day,
         "equity": m["end_equity"],
-        "daily_return": m["period_return"],
+        "daily_return": None if math.isnan(day_return) else day_return,
         "cumulative_return": m["total_return"],
         "max_drawdown_duration": m["max_drawdown_periods"],
         **{
@@ -65,6 +69,25 @@ def performance_row(result: BacktestResult) -> dict[str, Any]:
         },
         "status": "ok",
     }
+
+
+def last_day(equity: pd.DataFrame, start_equity: float) -> tuple[date | None, float]:
+    """The run's last day and its return, as the `daily_pnl` view has them: days are New
+    York dates, or the bars' own dates when every bar is stamped midnight UTC (daily bars
+    labelled by date); the return is the day's last equity against the previous day's last,
+    or `start_equity` on the run's first day (NaN from equity <= 0). The metrics' last
+    period is one bar, which for intraday bars is the last minute, not the day.
+    """
+    if not len(equity):
+        return None, math.nan
+    ts = pd.DatetimeIndex(equity["ts"]).tz_convert("UTC")
+    labels = ts if (ts == ts.normalize()).all() else ts.tz_convert("America/New_York")
+    days = np.asarray(labels.date)
+    values = equity["equity"].to_numpy(dtype=np.float64)
+    earlier = np.flatnonzero(days != days[-1])
+    previous = float(values[earlier[-1]]) if earlier.size else float(start_equity)
+    day_return = float(values[-1]) / previous - 1.0 if previous > 0 else math.nan
+    return days[-1], day_return
 
 
 def store_backtest(

@@ -259,3 +259,28 @@ def test_minute_bars_get_a_note_on_annualisation_and_an_option_for_it(tmp_path: 
     assert as_minutes.stderr == ""
     daily, minutely = (json.loads(r.stdout)["metrics"] for r in (as_days, as_minutes))
     assert minutely["volatility"] == pytest.approx(daily["volatility"] * (98280 / 252) ** 0.5)
+
+
+def test_intraday_backtest_stores_the_last_days_return_not_the_last_bars(tmp_path: Path):
+    # four one-minute bars on each of two New York sessions, held through both
+    closes = [100.0, 101.0, 102.0, 103.0, 110.0, 111.0, 112.0, 108.0]
+    times = [pd.Timestamp(f"2024-03-{day}T14:3{m}Z") for day in ("04", "05") for m in range(4)]
+    frame = pd.DataFrame({"timestamp": times, "symbol": "AAA", "open": closes, "high": closes,
+                          "low": closes, "close": closes, "volume": 1e6})  # fmt: skip
+    bars = _write(tmp_path / "minutes.csv", frame.to_csv(index=False))
+    db = tmp_path / "w.duckdb"
+
+    result = run("backtest", "--bars", bars, "--strategy", "buy_and_hold", "--no-risk",
+                 "--fill-model", "close", "--periods-per-year", 98280, "--db", db)  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(db), read_only=True) as conn:
+        equity = [e for (e,) in conn.execute("SELECT equity FROM equity ORDER BY ts").fetchall()]
+        perf = conn.execute("SELECT session_date, daily_return FROM daily_performance").fetchone()
+        last_day = conn.execute(
+            "SELECT session_date, daily_return FROM daily_pnl ORDER BY session_date DESC LIMIT 1"
+        ).fetchone()
+    # the day: the 5 March close against the 4 March close, not 14:33 against 14:32
+    assert equity[-1] / equity[-2] - 1 == pytest.approx(108 / 112 - 1, rel=1e-2)
+    assert perf[1] == pytest.approx(equity[-1] / equity[3] - 1, rel=1e-12)
+    assert perf == pytest.approx(last_day)
