@@ -256,7 +256,9 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     fill's. Each fill's commission is allocated pro rata by quantity to the lots it opens and
     closes, so `commission` is the consumed lots' shares of their opening fills' commissions
     plus the closed quantity's share of the closing fill's, and `pnl` is net of it:
-    `sign * quantity * (exit_price - entry_price) - commission` (sign +1 long, -1 short).
+    `sign * quantity * (exit_price - entry_price) - commission` (sign +1 long, -1 short),
+    summed lot by lot so that a trade closed at its entry price without costs is exactly 0,
+    neither a win nor a loss.
     A fill that flips a position gives one trade for the part that closes the old lots and
     opens a new lot with the rest. Lots still open at the end are not trades. FIFO state is
     path dependent, so the matching walks the fills once in Python per symbol over plain
@@ -287,6 +289,10 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     out_exit_ts: list[int] = []
     out_qty: list[float] = []
     out_cost: list[float] = []  # sum of matched quantity * entry price
+    # sum of matched quantity * (exit price - entry price), lot by lot: a lot closed at its
+    # own price adds exactly 0, where quantity * (exit - cost / quantity) leaves float noise
+    # (10 x 1.62 closed at 1.62 gave -6.7e-16, a loss that made profit_factor 2e14)
+    out_move: list[float] = []
     out_exit_px: list[float] = []
     out_comm: list[float] = []
 
@@ -304,12 +310,13 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
         if remaining > _QTY_EPS and lots and lots[0][0] != sign:
             # The oldest lot is consumed first, so its fill is the earliest entry.
             lot_sign, first_entry = lots[0][0], lots[0][4]
-            closed = cost = entry_fees = 0.0
+            closed = cost = move = entry_fees = 0.0
             while remaining > _QTY_EPS and lots:
                 lot = lots[0]
                 matched = min(remaining, lot[1])
                 closed += matched
                 cost += matched * lot[2]
+                move += matched * (price - lot[2])
                 entry_fees += matched * lot[3]
                 lot[1] -= matched
                 remaining -= matched
@@ -321,6 +328,7 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
             out_exit_ts.append(i)
             out_qty.append(closed)
             out_cost.append(cost)
+            out_move.append(move)
             out_exit_px.append(price)
             out_comm.append(entry_fees + closed * comm_per_share)
         if remaining > _QTY_EPS:
@@ -343,7 +351,7 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
             "entry_price": entry,
             "exit_price": exit_,
             "commission": commission,
-            "pnl": direction * quantity * (exit_ - entry) - commission,
+            "pnl": direction * np.asarray(out_move) - commission,
         }
     )
 

@@ -329,6 +329,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         " date-only bars) instead of moving each to the New York evening before",
         (views.DAILY_PNL,),
     ),
+    Migration(
+        9,
+        "round_trips sums each lot's quantity x (exit - entry) price: a trade closed at its"
+        " entry price without costs is exactly 0, not float noise counted as a loss",
+        (views.ROUND_TRIPS,),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

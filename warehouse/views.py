@@ -138,6 +138,9 @@ WITH signed AS (
         sum(qty) AS quantity,
         sum(qty * entry_price) / sum(qty) AS entry_price,
         any_value(exit_price) AS exit_price,
+        -- lot by lot: a lot closed at its own price adds exactly 0 (quantity times the
+        -- difference of the averaged price leaves float noise, a breakeven "loss")
+        sum(qty * (exit_price - entry_price)) AS price_move,
         sum(qty * entry_fee_per_share) + sum(qty) * any_value(exit_fee_per_share)
             AS commission,
         count(*) AS n_entry_fills,
@@ -148,13 +151,11 @@ WITH signed AS (
 SELECT
     account_id, symbol, direction, quantity,
     entry_ts, exit_ts, entry_price, exit_price,
-    CASE WHEN direction = 'long' THEN 1 ELSE -1 END * (exit_price - entry_price) * quantity
-        AS gross_pnl,
+    CASE WHEN direction = 'long' THEN 1 ELSE -1 END * price_move AS gross_pnl,
     commission,
-    CASE WHEN direction = 'long' THEN 1 ELSE -1 END * (exit_price - entry_price) * quantity
-        - commission AS pnl,
-    (CASE WHEN direction = 'long' THEN 1 ELSE -1 END * (exit_price - entry_price) * quantity
-        - commission) / (entry_price * quantity) AS return_pct,
+    CASE WHEN direction = 'long' THEN 1 ELSE -1 END * price_move - commission AS pnl,
+    (CASE WHEN direction = 'long' THEN 1 ELSE -1 END * price_move - commission)
+        / (entry_price * quantity) AS return_pct,
     date_diff('second', entry_ts, exit_ts) AS holding_seconds,
     first_entry_fill_id, exit_fill_id, n_entry_fills
 FROM trades

@@ -67,6 +67,20 @@ def test_open_lots_are_not_round_trips(tmp_path: Path) -> None:
     assert trades == [("long", 4.0, 50.0, 52.0, 0.0, pytest.approx(8.0))]
 
 
+def test_a_trade_closed_at_its_entry_price_without_costs_is_exactly_breakeven(
+    tmp_path: Path,
+) -> None:
+    # 10 x 1.62 through an averaged entry price came out -6.7e-16: a loss to WHERE pnl < 0;
+    # a short of 3 x 1.35 and two lots closed by one fill at their common price likewise
+    trades = round_trips(
+        tmp_path,
+        [(BUY, 10, 1.62, 0.0), (SELL, 10, 1.62, 0.0), (SELL, 3, 1.35, 0.0),
+         (BUY, 3, 1.35, 0.0), (BUY, 3, 1.44, 0.0), (BUY, 7, 1.44, 0.0), (SELL, 10, 1.44, 0.0)],
+    )  # fmt: skip
+
+    assert [t[5] for t in trades] == [0.0, 0.0, 0.0]
+
+
 def test_equity_curve_and_daily_pnl(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     # two New York days, two snapshots each; day one closes at 101, day two at 99

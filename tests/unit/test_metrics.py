@@ -206,6 +206,23 @@ def test_no_losing_trade_is_inf_in_metrics_and_null_in_dict() -> None:
     assert m.as_dict()["n_losses"] == 0
 
 
+def test_trades_closed_at_their_entry_price_without_costs_are_neither_wins_nor_losses() -> None:
+    # 10 x 1.62 bought and sold at 1.62 came out at -6.7e-16 each: two "losses" that turned
+    # the profit factor of one +1.00 trade into 2.25e14
+    fills = fills_frame(
+        [(0, "X", "buy", 10, 1.62, 0.0), (1, "X", "sell", 10, 1.62, 0.0),
+         (2, "X", "buy", 10, 1.62, 0.0), (3, "X", "sell", 10, 1.72, 0.0),
+         (4, "X", "buy", 10, 1.62, 0.0), (5, "X", "sell", 10, 1.62, 0.0)]
+    )  # fmt: skip
+
+    m = compute_metrics(equity_series([100.0, 101.0]), fills=fills)
+
+    assert round_trips(fills)["pnl"].tolist() == [0.0, pytest.approx(1.0), 0.0]
+    assert (m.n_trades, m.n_wins, m.n_losses) == (3, 1, 0)
+    assert m.win_rate == pytest.approx(1 / 3)
+    assert m.profit_factor == math.inf
+
+
 def test_turnover_and_gross_exposure() -> None:
     equity = equity_series([1000.0, 1000.0, 1200.0])
     fills = fills_frame([(0, "A", "buy", 10, 50.0, 0.0), (1, "A", "sell", 10, 60.0, 0.0)])
