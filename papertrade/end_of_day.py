@@ -4,8 +4,10 @@
 
 Metrics are from inception on the equity at each session close (the account's initial cash
 is the first point, so the first session has a return too). The closes cover every exchange
-session from the account's first interval to the reported one: a session without intervals
-closes at the last equity before it, a flat period (return 0) that counts in annualisation.
+session from the account's first interval to the reported one, each the last equity before
+it: a session without intervals is a flat period (return 0) that counts in annualisation,
+and equity recorded outside a session (`interval --force` after a close or on a weekend)
+moves the next session's close, not the day it was recorded on.
 Great Expectations is imported only inside the data-quality step.
 """
 
@@ -16,7 +18,6 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -105,15 +106,7 @@ def compute_day_metrics(
 def _day_metrics(
     conn: Any, account_id: str, session: Session, initial_cash: float, calendar: MarketCalendar
 ) -> tuple[Metrics, pd.Series, pd.DataFrame]:
-    closes = conn.execute(
-        """
-        SELECT (ts AT TIME ZONE 'America/New_York')::DATE AS day,
-               arg_max(equity, ts) AS equity, arg_max(gross_exposure, ts) AS gross
-        FROM equity WHERE account_id = $a AND ts < $close
-        GROUP BY day ORDER BY day
-        """,
-        {"a": account_id, "close": session.close},
-    ).df()
+    closes = _session_closes(conn, account_id, session, calendar)
     fills = conn.execute(
         "SELECT ts, symbol, side, quantity, price, commission FROM fills "
         "WHERE account_id = $a AND ts < $close ORDER BY ts, fill_id",
@@ -128,9 +121,6 @@ def _day_metrics(
         """,
         {"a": account_id, "close": session.close},
     ).df()
-    closes["day"] = pd.to_datetime(closes["day"])
-    traded = [d.date() for d in closes["day"]]
-    closes = session_closes(closes, untraded_sessions(calendar, traded, session.date))
     start = pd.Series([initial_cash], index=[pd.Timestamp("1970-01-01")])
     daily = pd.Series(closes["equity"].to_numpy(), index=closes.index)
     gross = pd.Series(closes["gross"].to_numpy(), index=daily.index)
@@ -142,31 +132,39 @@ def _day_metrics(
     return metrics, _chart_curve(conn, account_id, session), positions
 
 
-def untraded_sessions(calendar: MarketCalendar, traded: list[date], last: date) -> list[date]:
-    """Exchange sessions from the first of the sorted `traded` days to `last` (inclusive)
-    that are not among them; none before the first traded day. Only the days between traded
-    ones are looked up, so an account that trades every session costs a few weekend days."""
-    missing: list[date] = []
-    bounds = [*traded, last + timedelta(days=1)]
-    for after, before in pairwise(bounds):
-        day = after + timedelta(days=1)
-        while day < before:
-            if calendar.session(day) is not None:
-                missing.append(day)
-            day += timedelta(days=1)
-    return missing
-
-
-def session_closes(closes: pd.DataFrame, untraded: list[date]) -> pd.DataFrame:
-    """`closes` (one row per traded day: `day`, `equity`, `gross`, sorted) indexed by day,
-    with a row for each `untraded` session carrying the last close before it: equity did not
-    move without an interval, so the session is a flat period, not a missing one."""
-    daily = closes.set_index("day")[["equity", "gross"]]
-    if not untraded:
-        return daily
-    days = daily.index.union(pd.DatetimeIndex(pd.to_datetime(untraded)))
-    # `method` fills only the new rows: a traded day's own NULL stays NULL
-    return daily.reindex(days, method="ffill")
+def _session_closes(
+    conn: Any, account_id: str, session: Session, calendar: MarketCalendar
+) -> pd.DataFrame:
+    """One row per exchange session from the account's first equity snapshot to `session`
+    (indexed by session date): `equity` and `gross` of the last snapshot before the
+    session's close. A session without intervals gets the last one before it; a snapshot
+    after a close or on a day without a session counts at the next close (grouping by the
+    New York date made a forced after-hours interval rewrite its day's close, and a
+    weekend one a period of its own)."""
+    ((first,),) = conn.execute(
+        "SELECT min(ts) FROM equity WHERE account_id = $a AND ts < $close",
+        {"a": account_id, "close": session.close},
+    ).fetchall()
+    days = (
+        calendar.closes_between(new_york_date(first), session.date)
+        if first is not None
+        else pd.Series(dtype="datetime64[ns, UTC]")
+    )
+    closes = conn.execute(
+        """
+        SELECT s.day, e.equity, e.gross_exposure AS gross
+        FROM (SELECT unnest($days) AS day, unnest($closes) AS close) s
+        ASOF JOIN (SELECT ts, equity, gross_exposure FROM equity WHERE account_id = $a) e
+            ON s.close > e.ts
+        ORDER BY s.day
+        """,
+        {
+            "a": account_id,
+            "days": [d.date() for d in days.index],
+            "closes": [c.to_pydatetime() for c in days],
+        },
+    ).df()
+    return closes.set_index(pd.DatetimeIndex(pd.to_datetime(closes["day"])))[["equity", "gross"]]
 
 
 CHART_POINTS = 5000

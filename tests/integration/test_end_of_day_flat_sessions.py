@@ -152,3 +152,36 @@ def test_a_scheduled_report_is_of_its_scheduled_day(
     session = end_of_day.resolve_session(CALENDAR, None, now, scheduled)
 
     assert (session.date if session else None) == reported
+
+
+def test_equity_recorded_outside_a_session_counts_at_the_next_sessions_close(
+    tmp_path: Path,
+) -> None:
+    # `interval --force` trades outside a session: Mon 16 after its 21:00 UTC close, and
+    # Saturday 21. Each snapshot belongs to the first session close after it.
+    db = tmp_path / "pt.duckdb"
+    points = [
+        (datetime(2026, 11, 16, 20, 59, tzinfo=UTC), 101_000.0),  # Monday's close
+        (datetime(2026, 11, 16, 22, 0, tzinfo=UTC), 100_500.0),  # after it: Tuesday's
+        (datetime(2026, 11, 18, 20, 59, tzinfo=UTC), 99_990.0),  # Wednesday's close
+        (datetime(2026, 11, 21, 15, 0, tzinfo=UTC), 100_700.0),  # Saturday: Monday 23's
+    ]
+    for k, (as_of, value) in enumerate(points):
+        row = EquityRow(as_of, value / 2, value / 2, value, value / 2, value / 2, 0.0, 0.0)
+        commit = make_commit(as_of, n=2, first_id=10 * k, alerts=False)
+        commit_interval(db, dataclasses.replace(commit, equity=row))
+    settings = load_settings(db=db)
+
+    monday, _, _ = end_of_day.compute_day_metrics(settings, _session(date(2026, 11, 16)))
+    tuesday, _, _ = end_of_day.compute_day_metrics(settings, _session(date(2026, 11, 17)))
+    wednesday, _, _ = end_of_day.compute_day_metrics(settings, _session(date(2026, 11, 18)))
+    next_monday, _, _ = end_of_day.compute_day_metrics(settings, _session(date(2026, 11, 23)))
+
+    assert monday.end_equity == 101_000.0
+    # the fall after Monday's close is Tuesday's, not a rewrite of Monday's close
+    assert tuesday.end_equity == 100_500.0
+    assert tuesday.period_return == pytest.approx(100_500.0 / 101_000.0 - 1)
+    assert wednesday.max_drawdown == pytest.approx(99_990.0 / 101_000.0 - 1)
+    # 16, 17, 18, 19, 20, 23 November: Saturday is no period, its equity is Monday 23's
+    assert next_monday.n_periods == 6
+    assert next_monday.period_return == pytest.approx(100_700.0 / 99_990.0 - 1)
