@@ -19,6 +19,18 @@ def test_regular_session_has_390_one_minute_intervals() -> None:
     assert intervals[-1] == datetime(2026, 11, 25, 20, 59, tzinfo=UTC)
 
 
+def test_closes_between_are_the_sessions_closes_across_a_decade() -> None:
+    first, last = date(2019, 12, 30), date(2020, 1, 3)
+
+    closes = CAL.closes_between(first, last)
+
+    # 2020-01-01 is a holiday; the range spans the calendars of two decades
+    sessions = [CAL.session(date(y, m, d)) for y, m, d in
+                [(2019, 12, 30), (2019, 12, 31), (2020, 1, 2), (2020, 1, 3)]]  # fmt: skip
+    assert [t.date() for t in closes.index] == [s.date for s in sessions if s]
+    assert [t.to_pydatetime() for t in closes] == [s.close for s in sessions if s]
+
+
 def test_thanksgiving_is_a_holiday_and_the_day_after_closes_early() -> None:
     assert CAL.session(date(2026, 11, 26)) is None
     friday = CAL.session(date(2026, 11, 27))
