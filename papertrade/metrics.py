@@ -57,7 +57,9 @@ class Metrics:
     `n_periods` counts returns (equity points - 1). `max_drawdown_periods` is the length of
     the deepest drawdown, from its peak to the recovery (or to the last point if it has not
     recovered), in periods. `turnover` is traded notional / average equity over the curve;
-    `avg_gross_exposure` the mean of sum(|position value|) / equity.
+    `avg_gross_exposure` the mean of sum(|position value|) / equity. Trade P&L (`avg_win`,
+    `avg_loss`, `expectancy`) is net of commissions; `gross_pnl` is the round trips' P&L
+    before them, the sum of the `round_trips` view's `gross_pnl`.
     """
 
     start_equity: float
@@ -218,6 +220,13 @@ def _trade_stats(trades: pd.DataFrame | None) -> dict[str, Any]:
         if trades is not None and len(trades)
         else np.empty(0)
     )
+    # before commissions, as the view's `gross_pnl`; a trades frame without them (pnl only)
+    # knows no costs
+    commission = (
+        float(trades["commission"].sum())
+        if trades is not None and len(trades) and "commission" in trades
+        else 0.0
+    )
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
     n = pnl.size
     gross_profit, gross_loss = float(wins.sum()), float(-losses.sum())
@@ -236,7 +245,7 @@ def _trade_stats(trades: pd.DataFrame | None) -> dict[str, Any]:
         avg_win=float(wins.mean()) if wins.size else nan,
         avg_loss=float(losses.mean()) if losses.size else nan,
         expectancy=float(pnl.mean()) if n else nan,
-        gross_pnl=float(pnl.sum()),
+        gross_pnl=float(pnl.sum()) + commission,
     )
 
 

@@ -223,6 +223,20 @@ def test_trades_closed_at_their_entry_price_without_costs_are_neither_wins_nor_l
     assert m.profit_factor == math.inf
 
 
+def test_gross_pnl_is_before_commissions_as_in_the_round_trips_view() -> None:
+    # +10.00 before 3.00 of commissions and -5.00 before 1.00: `papertrade eod` printed the
+    # net 1.00 as gross_pnl, where SELECT sum(gross_pnl) FROM round_trips says 5.00
+    fills = fills_frame(
+        [(0, "A", "buy", 10, 10.0, 1.0), (1, "A", "sell", 10, 11.0, 2.0),
+         (2, "B", "buy", 5, 20.0, 0.5), (3, "B", "sell", 5, 19.0, 0.5)]
+    )  # fmt: skip
+
+    m = compute_metrics(equity_series([100.0, 101.0]), fills=fills)
+
+    assert m.gross_pnl == pytest.approx(5.0)
+    assert m.expectancy == pytest.approx((7.0 - 6.0) / 2)  # net, per trade
+
+
 def test_turnover_and_gross_exposure() -> None:
     equity = equity_series([1000.0, 1000.0, 1200.0])
     fills = fills_frame([(0, "A", "buy", 10, 50.0, 0.0), (1, "A", "sell", 10, 60.0, 0.0)])
