@@ -126,7 +126,7 @@ def _day_metrics(
     gross = pd.Series(closes["gross"].to_numpy(), index=daily.index)
     metrics = compute_metrics(
         pd.concat([start, daily]) if len(daily) else start,
-        fills=fills if len(fills) else None,
+        fills=fills,  # none is a turnover of 0, as in a backtest without fills
         gross_exposure=pd.concat([pd.Series([0.0], index=start.index), gross]),
     )
     return metrics, _chart_curve(conn, account_id, session), positions

@@ -185,3 +185,21 @@ def test_equity_recorded_outside_a_session_counts_at_the_next_sessions_close(
     # 16, 17, 18, 19, 20, 23 November: Saturday is no period, its equity is Monday 23's
     assert next_monday.n_periods == 6
     assert next_monday.period_return == pytest.approx(100_700.0 / 99_990.0 - 1)
+
+
+def test_an_account_that_never_traded_has_zero_turnover_as_a_backtest_does(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "pt.duckdb"
+    for k, day in enumerate((16, 17)):
+        as_of = datetime(2026, 11, day, 20, 0, tzinfo=UTC)
+        row = EquityRow(as_of, INITIAL_CASH, 0.0, INITIAL_CASH, 0.0, 0.0, 0.0, 0.0)
+        commit = make_commit(as_of, n=2, first_id=10 * k, alerts=False)
+        commit_interval(db, dataclasses.replace(commit, equity=row, fills=[], orders=[]))
+    settings = load_settings(db=db)
+
+    metrics, _, _ = end_of_day.compute_day_metrics(settings, _session(date(2026, 11, 17)))
+
+    # nothing traded is a turnover of 0, not an unknown one (NULL in daily_performance)
+    assert metrics.n_trades == 0 and math.isnan(metrics.win_rate)
+    assert metrics.turnover == 0.0
