@@ -398,7 +398,7 @@ def _set_state(
     if not isinstance(sender, ConsoleSender):
         from papertrade.interval import notify
 
-        notify(settings, sender)
+        notify(settings, sender, account_id=account)
 
 
 @kill_switch_app.command("on")

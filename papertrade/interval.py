@@ -335,15 +335,26 @@ def persist(run: IntervalRun, on_stage: Any = None) -> dict[str, Any]:
     return {**result.summary, "status": status}
 
 
-def notify(settings: Settings, sender: Any = None, pending: int | None = None) -> dict[str, Any]:
-    """Send what waits in the outbox. Never raises: trading does not depend on Slack.
-    `pending` is the outbox size the commit saw; zero skips opening the file again."""
+def notify(
+    settings: Settings,
+    sender: Any = None,
+    pending: int | None = None,
+    account_id: str | None = None,
+) -> dict[str, Any]:
+    """Send what waits in the outbox for `account_id` (default the settings' account).
+    Never raises: trading does not depend on Slack. `pending` is the account's outbox size
+    the commit saw; zero skips opening the file again.
+
+    Only the account's own rows: accounts sharing a warehouse each have their own `[slack]`
+    settings, and one account's run must neither post another's alerts to its channel (or
+    print them and mark them done) nor be held up by another's failing Slack."""
     from papertrade.alerts.outbox import deliver_pending
 
     if pending == 0:
         return {"sent": 0, "printed": 0, "pending": 0}
+    account = account_id if account_id is not None else settings.account.id
     try:
-        report = deliver_pending(settings.warehouse.path, settings, sender)
+        report = deliver_pending(settings.warehouse.path, settings, sender, account_id=account)
     except Exception as exc:  # the outbox keeps the rows; the next interval retries them
         log.warning("alert delivery failed: %s", type(exc).__name__)
         return {"error": type(exc).__name__}

@@ -334,3 +334,34 @@ def test_a_send_whose_mark_fails_stops_the_queue_and_goes_again(fake: FakeSlack,
     posted = [c.params["text"] for c in fake.calls(POST)]
     assert posted == [records[0].text, records[0].text, records[1].text]
     assert [r[1] for r in rows(db)] == ["sent", "sent"]
+
+
+def test_an_interval_delivers_only_its_own_accounts_alerts(fake: FakeSlack, db: Path) -> None:
+    """Two accounts in one warehouse: alpha's notify must not post beta's alerts to alpha's
+    channel (nor mark them done), else beta's own Slack never sees them."""
+    from papertrade.interval import notify
+    from papertrade.settings import AccountSettings, WarehouseSettings
+
+    alpha = alerts(1)
+    beta = [
+        render_fills_alert(
+            "beta",
+            T0 - timedelta(minutes=1),  # older: first in the outbox's order
+            pd.DataFrame(
+                {"symbol": ["MSFT"], "side": ["sell"], "quantity": [5.0], "price": [400.0],
+                 "commission": [1.0]}
+            ),
+        )
+    ]  # fmt: skip
+    write(db, alpha + beta)
+    settings = settings_for(fake).model_copy(
+        update={"account": AccountSettings(id="paper"), "warehouse": WarehouseSettings(path=db)}
+    )
+
+    delivery = notify(settings, bot(fake), pending=1)
+
+    assert (delivery["sent"], delivery["pending"]) == (1, 0)
+    assert [c.params["text"] for c in fake.calls(POST)] == [alpha[0].text]
+    with duckdb.connect(str(db)) as conn:
+        status = dict(conn.execute("SELECT account_id, status FROM alerts").fetchall())
+    assert status == {"paper": "sent", "beta": "pending"}
