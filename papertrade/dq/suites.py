@@ -6,8 +6,10 @@ Suites and what "failure" means:
   apply to rows marked valid: a failure is a quote that breaks a rule and was still treated
   as valid. Every row must have its keys, a unique key, a symbol of the universe and a
   `valid` flag; every flagged row a `flag_reason`. Valid rows: bid and ask present and
-  positive, ask >= bid, spread <= `max_spread_bps` of the mid, and fresh
-  (`quote_ts >= as_of - staleness_seconds`).
+  positive, ask >= bid, spread <= `max_spread_bps` of the mid, fresh
+  (`quote_ts >= as_of - staleness_seconds`), and not from a later interval
+  (`quote_ts < as_of + interval_seconds`, as the interval's validation flags `future`: a
+  quote stamped later is look-ahead).
 - orders: known status, side and type; positive quantity; filled_quantity <= quantity; a
   limit price on (non-rejected) limit and stop-limit orders, a stop price on stop and
   stop-limit orders; unique order ids.
@@ -197,6 +199,22 @@ def _datasets(
     def within(column: str, limit: float, **kw: Any) -> Any:
         return gxe.ExpectColumnValuesToBeBetween(column=column, max_value=limit, **kw)
 
+    # the interval's validation flags a quote stamped an interval or more after its as_of
+    not_ahead = (
+        []
+        if interval_seconds is None
+        else [
+            (
+                "valid_not_ahead",
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="age_seconds",
+                    min_value=-interval_seconds,
+                    strict_min=True,
+                    row_condition=is_valid,
+                ),
+            )
+        ]
+    )
     quotes = _Dataset(
         "quotes",
         "quotes",
@@ -224,6 +242,7 @@ def _datasets(
             ),
             ("valid_quote_ts_not_null", not_null("quote_ts", row_condition=is_valid)),
             ("valid_fresh", within("age_seconds", staleness_seconds, row_condition=is_valid)),
+            *not_ahead,
         ],
     )
     orders = _Dataset(

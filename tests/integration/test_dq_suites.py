@@ -234,6 +234,8 @@ def broken_market_session() -> SessionFrames:
     q.loc[r, ["valid", "flag_reason"]] = [False, None]
     r = _quote_row(q, i1, "SPY")
     q.loc[r, "quote_ts"] = pd.NaT
+    r = _quote_row(q, i2, "AAPL")
+    q.loc[r, "quote_ts"] = i2 + timedelta(seconds=60)  # a later interval's, still valid
     extra = q.loc[[_quote_row(q, i2, "SPY")]].assign(symbol="TSLA")
     dup = q.loc[[_quote_row(q, i3, "SPY")]]
     no_symbol = q.loc[[_quote_row(q, i3, "MSFT")]].assign(symbol=None, as_of=i3 + timedelta(1))
@@ -311,6 +313,7 @@ FAULTS: list[tuple[str, str, str, Callable[[dict], bool]]] = [
     ("quotes", "valid_bid_positive", "market", lambda r: r["symbol"] == "SPY"),
     ("quotes", "valid_ask_positive", "market", lambda r: r["symbol"] == "SPY"),
     ("quotes", "valid_fresh", "market", lambda r: r["symbol"] == "AAPL"),
+    ("quotes", "valid_not_ahead", "market", lambda r: r["as_of"] == INTERVALS[2].isoformat()),
     ("quotes", "flagged_have_reason", "market", lambda r: r["symbol"] == "MSFT"),
     ("quotes", "valid_quote_ts_not_null", "market", lambda r: r["symbol"] == "SPY"),
     ("quotes", "symbol_in_universe", "market", lambda r: r["symbol"] == "TSLA"),
