@@ -46,7 +46,10 @@ class _Section(BaseModel):
 
 
 class AccountSettings(_Section):
-    id: str = Field("paper", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # The id names files: `<db>.<id>.run.lock` and `reports/<id>/`. A long one exceeds the
+    # file system's 255-byte names (the interval then failed blaming the warehouse), and
+    # `..` would put the reports in the directory above `reports_dir`.
+    id: str = Field("paper", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     initial_cash: float = Field(100_000.0, gt=0)
     # 1.0 is a cash account; 2.0 is Reg T margin, 4.0 intraday margin
     margin_multiplier: float = Field(1.0, ge=1.0, le=10.0)

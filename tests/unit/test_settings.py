@@ -43,6 +43,10 @@ def test_db_option_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         # intervals that do not divide 30 minutes miss the :30 open or the close
         ("[market_data]\ninterval_seconds = 3600\n", "market_data.interval_seconds"),
         ("[market_data]\ninterval_seconds = 7\n", "market_data.interval_seconds"),
+        # the id names the run lock file and the reports directory
+        (f"[account]\nid = '{'a' * 65}'\n", "account.id"),
+        ("[account]\nid = '..'\n", "account.id"),
+        ("[account]\nid = 'my acct'\n", "account.id"),
     ],
 )
 def test_bad_value_names_the_key(tmp_path: Path, text: str, key: str) -> None:
