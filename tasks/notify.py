@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from papertrade import interval
 from papertrade.interval import IntervalRun
 from papertrade.settings import Settings
+from tasks.artifact_keys import account_key
 
 
 @task(name="notify", cache_policy=NO_CACHE)
@@ -30,7 +31,7 @@ def send_alerts(settings: Settings) -> dict[str, Any]:
 
 def _publish_artifacts(run: IntervalRun, summary: dict[str, Any]) -> None:
     """The Prefect UI as the monitoring dashboard: what traded, what is held, the account."""
-    key = run.account_id.lower().replace("_", "-").replace(".", "-")
+    key = account_key(run.account_id)
     account = run.broker.account()
     create_markdown_artifact(
         key=f"{key}-account",

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from papertrade import end_of_day
 from papertrade.end_of_day import DayReport
 from papertrade.settings import Settings
+from tasks.artifact_keys import account_key
 
 
 @task(name="report", cache_policy=NO_CACHE)
@@ -19,7 +20,7 @@ def report(settings: Settings, day: DayReport, now: datetime) -> DayReport:
     day.trading_state = end_of_day.trading_state_at_close(settings, day.session)
     end_of_day.build_report(day, settings.warehouse.reports_dir)
     end_of_day.store(settings, day, now)
-    key = day.account_id.lower().replace("_", "-").replace(".", "-")
+    key = account_key(day.account_id)
     create_markdown_artifact(
         key=f"{key}-end-of-day",
         markdown=day.markdown,

@@ -161,3 +161,27 @@ def test_interval_json_is_one_document_with_alerts_on_stderr(tmp_path: Path) -> 
     assert all(r.exit_code == 0 for r in runs), [r.output for r in runs]
     assert [json.loads(r.stdout)["status"] for r in runs] == ["committed"] * 3
     assert "[info] fills:" in runs[2].stderr  # printed, as no Slack is set
+
+
+def test_accounts_whose_ids_differ_in_punctuation_keep_their_own_artifacts(
+    tmp_path: Path,
+) -> None:
+    # `team_a` and `team-a` both became the key `team-a-...`: the dashboard's latest
+    # account line of one showed the other account
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    for account in ("team_a", "team-a"):
+        (tmp_path / account).mkdir()
+        cfg = write_config(tmp_path / account, account=account)
+        assert trading_interval(as_of=SESSION_OPEN, config=str(cfg))["status"] == "committed"
+
+    with get_client(sync_client=True) as client:
+        latest = client.read_latest_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(like_="team-a%-account"))
+        )
+    lines = {a.key: a.data for a in latest}
+
+    assert len(lines) == 2, sorted(lines)
+    assert sorted("### team_a at" in d for d in lines.values()) == [False, True]
+    assert sorted("### team-a at" in d for d in lines.values()) == [False, True]
