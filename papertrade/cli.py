@@ -83,8 +83,19 @@ DbOpt = Annotated[
     typer.Option("--db", help="DuckDB file (default from config, or $PAPERTRADE_DB)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _account_given(value: str | None) -> str | None:
+    """An empty `--account-id` (a script's unset variable) is bad input: taken as absent,
+    it named the config's account, and `kill-switch on` halted that one instead."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty (leave the option out for the config's)")
+    return value
+
+
 AccountOpt = Annotated[
-    str | None, typer.Option("--account-id", help="Account (default from config).")
+    str | None,
+    typer.Option("--account-id", help="Account (default from config).", callback=_account_given),
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -167,8 +167,11 @@ def history_note(prepared: PreparedBacktest) -> str | None:
 def prepare(settings: Settings, request: BacktestRequest) -> PreparedBacktest:
     """Validate everything (raises a `UserError` or `StrategyError`, nothing written)."""
     check_costs(request)
+    # an empty --account-id (a script's unset variable) is refused, not the default's
+    # results silently replaced
+    given = request.account_id
     account_id = check_account_id(
-        request.account_id or default_account_id(request.strategy), settings
+        given if given is not None else default_account_id(request.strategy), settings
     )
     strategy = load_strategy(request.strategy, request.params)
     panel = load_bars(request.bars)

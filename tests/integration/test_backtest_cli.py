@@ -72,6 +72,21 @@ def test_backtest_refuses_the_paper_account_and_leaves_it_unchanged(tmp_path, ba
     assert db.read_bytes() == before
 
 
+def test_backtest_refuses_an_empty_account_id(tmp_path, bars_csv):
+    # `--account-id "$ID"` with the variable unset replaced backtest-sma_crossover's results
+    db = tmp_path / "w.duckdb"
+    first = run("backtest", "--bars", bars_csv, "--strategy", "sma_crossover",
+                "--param", "fast=2", "--param", "slow=3", "--db", db)  # fmt: skip
+    assert first.exit_code == 0, first.output
+    before = db.read_bytes()
+
+    empty = run("backtest", "--bars", bars_csv, "--strategy", "sma_crossover", "--param",
+                "fast=2", "--param", "slow=4", "--account-id", "", "--db", db)  # fmt: skip
+
+    assert empty.exit_code == 2 and "--account-id ''" in empty.stderr
+    assert db.read_bytes() == before
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

@@ -139,3 +139,19 @@ def test_a_halt_cancels_the_orders_resting_from_before_it(tmp_path: Path) -> Non
     assert dict(statuses) == {"canceled": len(SYMBOLS), "rejected": len(SYMBOLS)}
     assert dict(refusals) == {"KILL_SWITCH": 1, "TRADING_HALTED": len(SYMBOLS)}
     assert posted == [("kill_switch",)]
+
+
+@pytest.mark.parametrize("command", [["on", "--reason", "x"], ["off"], ["status"]])
+def test_an_empty_account_id_is_bad_input_not_the_configs_account(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # `--account-id "$ACCOUNT"` with the variable unset halted the config's account
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))
+    before = db.read_bytes()
+
+    result = runner.invoke(app, ["kill-switch", *command, "--db", str(db), "--account-id", ""])
+
+    assert result.exit_code == 2
+    assert "--account-id" in result.output and "must not be empty" in result.output
+    assert db.read_bytes() == before
