@@ -93,6 +93,9 @@ def set_trading_state(
                 ts,
                 _LEVEL[new],
                 f"Trading {new.value.upper()} on {account_id}",
+                # the text is what Slack and the console show: it names the account, as
+                # accounts sharing a channel cannot be told apart otherwise
+                f"Trading {new.value.upper()} on {account_id}: "
                 f"{before.state.value} -> {new.value} by {source}: {reason}",
                 json.dumps({"before": before.state.value, "after": new.value, "source": source}),
             ],

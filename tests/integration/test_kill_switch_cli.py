@@ -155,3 +155,26 @@ def test_an_empty_account_id_is_bad_input_not_the_configs_account(
     assert result.exit_code == 2
     assert "--account-id" in result.output and "must not be empty" in result.output
     assert db.read_bytes() == before
+
+
+def test_kill_switch_of_another_account_posts_that_accounts_alert_only(
+    tmp_path: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two accounts in one file; the config names `paper`, the switch is for `beta`
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))  # leaves a pending alert of paper
+    commit_interval(db, make_commit(n=1, account_id="beta", first_id=10, alerts=False))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
+    monkeypatch.setenv("PAPERTRADE_SLACK__BASE_URL", slack.api_url)
+
+    result = runner.invoke(
+        app, ["kill-switch", "on", "--reason", "outage", "--db", str(db), "--account-id", "beta"]
+    )
+
+    assert result.exit_code == 0, result.output
+    (post,) = slack.calls("/api/chat.postMessage")
+    assert "beta" in str(post.params.get("text", ""))
+    with duckdb.connect(str(db), read_only=True) as conn:
+        status = conn.execute("SELECT account_id, kind, status FROM alerts ORDER BY ALL").fetchall()
+    assert ("beta", "kill_switch", "sent") in status
+    assert all(s == "pending" for a, _, s in status if a == "paper")
