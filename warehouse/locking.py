@@ -77,13 +77,15 @@ def open_lock_file(lock: Path, db_path: Path) -> int:
 
 
 @contextmanager
-def exclusive_lock(lock: Path, db_path: Path, backoff: Backoff) -> Iterator[bool]:
-    """Hold an exclusive `flock` on the file `lock` next to `db_path` for the block. Yields
-    False if it was not acquired before the backoff's deadline (the block then runs
-    without it, and decides what that means)."""
+def exclusive_lock(
+    lock: Path, db_path: Path, backoff: Backoff, *, shared: bool = False
+) -> Iterator[bool]:
+    """Hold an exclusive `flock` (with `shared`, a shared one) on the file `lock` next to
+    `db_path` for the block. Yields False if it was not acquired before the backoff's
+    deadline (the block then runs without it, and decides what that means)."""
     fd = open_lock_file(lock, db_path)
     try:
-        acquired = _acquire(fd, fcntl.LOCK_EX, backoff)
+        acquired = _acquire(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX, backoff)
         yield acquired
     finally:
         os.close(fd)  # closing the descriptor releases the lock

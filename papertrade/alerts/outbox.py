@@ -10,9 +10,11 @@ run (later rows wait, order is kept) and leaves
 that row pending with `attempts + 1` and the scrubbed `last_error`; a message Slack rejects
 for its content (`invalid_blocks`, `msg_too_long`, ...) is marked `failed` instead so it
 cannot block the queue. With no Slack configured, rows are printed and marked `printed`.
-`deliver_pending` lets one process at a time deliver a warehouse's outbox (an exclusive lock
-on `<db>.outbox.lock`): two runs of one interval finish together, and each would otherwise
-post the rows the other has not marked yet.
+`deliver_pending` lets one process at a time deliver an account's alerts (an exclusive lock
+on `<db>.<account>.outbox.lock`, under a shared one on `<db>.outbox.lock`, which a delivery
+of every account's alerts takes exclusively): two runs of one interval finish together, and
+each would otherwise post the rows the other has not marked yet. Accounts sharing the file
+deliver side by side, so one account's slow or failing Slack does not hold up another's.
 
 The table belongs to the warehouse schema; this module reads and updates it, creating
 nothing. Status meaning here: `pending` = still to deliver (including after a transient
@@ -23,8 +25,9 @@ warehouse file, tests may pass another.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -205,19 +208,28 @@ def deliver_pending(
     account_id: str | None = None,
     now: datetime | None = None,
 ) -> DeliveryReport:
-    """Deliver the warehouse's pending alerts with `sender` (default: `build_sender` from
-    `[slack]` and the environment). `now` stamps `sent_at`; the shell's clock by default."""
+    """Deliver the pending alerts of `account_id` (default: every account's) with `sender`
+    (default: `build_sender` from `[slack]` and the environment). `now` stamps `sent_at`;
+    the shell's clock by default."""
     from warehouse.locking import Backoff, exclusive_lock
 
     chosen = sender if sender is not None else build_sender(settings.slack)
     stamp = now if now is not None else datetime.now(UTC)
     timeout = settings.warehouse.lock_timeout_seconds
     outbox = DuckDBOutbox(db_path, timeout)
-    # One delivery per warehouse file at a time: a row is read as pending, posted, then
-    # marked, so two deliveries that overlap (an interval's and the retry of it, or the
-    # kill switch's) would both post it. The one that waits reads the outbox afresh once
-    # its turn comes, and finds the rows the other marked.
-    with exclusive_lock(delivery_lock_path(Path(db_path)), Path(db_path), Backoff(timeout)) as turn:
+    # One delivery per account at a time: a row is read as pending, posted, then marked,
+    # so two deliveries that overlap (an interval's and the retry of it, or the kill
+    # switch's) would both post it. The one that waits reads the outbox afresh once its
+    # turn comes, and finds the rows the other marked.
+    db, backoff = Path(db_path), Backoff(timeout)
+    with ExitStack() as held:
+        whole = held.enter_context(
+            exclusive_lock(delivery_lock_path(db), db, backoff, shared=account_id is not None)
+        )
+        turn = whole and (
+            account_id is None
+            or held.enter_context(exclusive_lock(delivery_lock_path(db, account_id), db, backoff))
+        )
         if not turn:
             log.warning("alert delivery skipped: another delivery still runs after %g s", timeout)
             return DeliveryReport(
@@ -229,9 +241,14 @@ def deliver_pending(
 DELIVERY_BUSY = "another delivery of this outbox is in progress"
 
 
-def delivery_lock_path(db_path: Path) -> Path:
-    """`<db>.outbox.lock`: held by the process delivering the file's outbox."""
-    return db_path.with_name(db_path.name + ".outbox.lock")
+def delivery_lock_path(db_path: Path, account_id: str | None = None) -> Path:
+    """`<db>.outbox.lock` (shared by each account's delivery, exclusive for all accounts'),
+    or with `account_id` `<db>.<account>.outbox.lock`, held by the process delivering that
+    account's alerts."""
+    if account_id is None:
+        return db_path.with_name(db_path.name + ".outbox.lock")
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
+    return db_path.with_name(f"{db_path.name}.{safe}.outbox.lock")
 
 
 def _send(sender: Sender, alert: AlertRecord) -> SendResult:

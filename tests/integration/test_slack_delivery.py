@@ -19,9 +19,10 @@ from papertrade.alerts import (
     render_fills_alert,
     render_summary_alert,
 )
+from papertrade.alerts.outbox import DELIVERY_BUSY
 from papertrade.alerts.records import AlertRecord
-from papertrade.alerts.sender import ConsoleSender, SlackBotSender, SlackWebhookSender
-from papertrade.settings import Settings, SlackSettings
+from papertrade.alerts.sender import ConsoleSender, SendResult, SlackBotSender, SlackWebhookSender
+from papertrade.settings import Settings, SlackSettings, WarehouseSettings
 from tests.fakes.slack import FakeSlack, Reply
 
 TOKEN = "xoxb-test-0000-secret"
@@ -340,7 +341,7 @@ def test_an_interval_delivers_only_its_own_accounts_alerts(fake: FakeSlack, db: 
     """Two accounts in one warehouse: alpha's notify must not post beta's alerts to alpha's
     channel (nor mark them done), else beta's own Slack never sees them."""
     from papertrade.interval import notify
-    from papertrade.settings import AccountSettings, WarehouseSettings
+    from papertrade.settings import AccountSettings
 
     alpha = alerts(1)
     beta = [
@@ -365,3 +366,76 @@ def test_an_interval_delivers_only_its_own_accounts_alerts(fake: FakeSlack, db: 
     with duckdb.connect(str(db)) as conn:
         status = dict(conn.execute("SELECT account_id, status FROM alerts").fetchall())
     assert status == {"paper": "sent", "beta": "pending"}
+
+
+class HeldSender:
+    """A sender whose first send waits until the test lets it go: a delivery in progress,
+    as a slow Slack makes one, without timing anything."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sending = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, alert: AlertRecord) -> SendResult:
+        self.sending.set()
+        self.release.wait()
+        return SendResult(ok=True, printed=True)
+
+
+def _in_progress(db: Path, account_id: str | None) -> tuple[HeldSender, object]:
+    import threading
+
+    held = HeldSender()
+    thread = threading.Thread(
+        target=deliver_pending,
+        args=(db, Settings(warehouse=WarehouseSettings(path=db)), held),
+        kwargs={"account_id": account_id, "now": NOW},
+    )
+    thread.start()
+    assert held.sending.wait(timeout=30)
+    return held, thread
+
+
+def _fills(account: str, minutes: int) -> AlertRecord:
+    frame = pd.DataFrame(
+        {"symbol": ["MSFT"], "side": ["buy"], "quantity": [1.0 + minutes], "price": [400.0],
+         "commission": [1.0]}
+    )  # fmt: skip
+    return render_fills_alert(account, T0 + timedelta(minutes=minutes), frame)
+
+
+def test_one_accounts_delivery_in_progress_does_not_hold_up_anothers(
+    fake: FakeSlack, db: Path
+) -> None:
+    # one outbox lock per file: beta waited for alpha's slow Slack, then skipped delivery
+    write(db, [_fills("alpha", 0), _fills("beta", 1)])
+    held, thread = _in_progress(db, "alpha")
+    try:
+        beta = Settings(warehouse=WarehouseSettings(path=db, lock_timeout_seconds=0))
+        report = deliver_pending(db, beta, sender=bot(fake), account_id="beta", now=NOW)
+    finally:
+        held.release.set()
+        thread.join()  # type: ignore[attr-defined]
+
+    assert (report.sent, report.pending, report.error) == (1, 0, None)
+    assert [r[1] for r in rows(db)] == ["printed", "sent"]
+
+
+@pytest.mark.parametrize("second", ["alpha", None])
+def test_a_second_delivery_of_the_same_alerts_waits_its_turn(
+    fake: FakeSlack, db: Path, second: str | None
+) -> None:
+    write(db, [_fills("alpha", 0)])
+    held, thread = _in_progress(db, "alpha")
+    try:
+        busy = Settings(warehouse=WarehouseSettings(path=db, lock_timeout_seconds=0))
+        report = deliver_pending(db, busy, sender=bot(fake), account_id=second, now=NOW)
+    finally:
+        held.release.set()
+        thread.join()  # type: ignore[attr-defined]
+
+    assert (report.sent, report.error) == (0, DELIVERY_BUSY)
+    assert fake.calls(POST) == []
+    assert [r[1] for r in rows(db)] == ["printed"]
