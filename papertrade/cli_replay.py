@@ -63,7 +63,7 @@ def replay_command(
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
         if config is None:
-            settings = _recorded_settings(conn, settings)
+            settings = _recorded_settings(conn, settings, day)
         report = replay_session(conn, settings, day)
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
@@ -80,13 +80,28 @@ def replay_command(
         raise typer.Exit(1)
 
 
-def _recorded_settings(conn: Any, settings: Settings) -> Settings:
-    """The settings the account recorded when it opened, so that the audit compares the
+def _recorded_settings(conn: Any, settings: Settings, day: date) -> Settings:
+    """The settings the account recorded as in force at the session's first interval (it
+    records them when it opens and whenever they change), so that the audit compares the
     code with the record; `--config` replays with other settings instead, to see what they
     would have changed. Only the warehouse location is taken from the command line."""
+    import duckdb
+
     from papertrade.backtest.replay import paper_account_config
 
-    config_json = paper_account_config(conn, settings.account.id)
+    account = settings.account.id
+    config_json = paper_account_config(conn, account)  # refuses a backtest's account
+    try:
+        row = conn.execute(
+            "SELECT arg_max(s.config_json, s.since) FROM account_settings s"
+            " WHERE s.account_id = $a AND s.since <= (SELECT min(as_of) FROM intervals"
+            "  WHERE account_id = $a AND session_date = $day)",
+            {"a": account, "day": day},
+        ).fetchone()
+    except duckdb.CatalogException:  # a file from before account_settings: its first only
+        row = None
+    if row is not None and row[0]:
+        config_json = row[0]
     if config_json is None:
         return settings
     recorded = Settings.model_validate_json(config_json)

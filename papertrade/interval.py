@@ -15,6 +15,7 @@ stored summary. A run killed at any step and run again therefore commits one set
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -92,6 +93,8 @@ class IntervalRun:
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
+    # the settings differ from those recorded for the account: the commit records them
+    settings_changed: bool = False
     # filled in by the steps
     quotes: pd.DataFrame | None = None
     # the quotes with the interval's own volume, which both fill passes use (`fill_quotes`)
@@ -168,6 +171,7 @@ def open_run(
         if marks.committed_summary is not None:
             return {**marks.committed_summary, "status": IntervalStatus.ALREADY_COMMITTED}
         state, history, prev_mids = _load(db, settings, as_of, marks)
+        recorded = recorded_settings_json(db, account, as_of)
         volumes = previous_volumes(db, account, marks.last_before, session)
     last = marks.last_before
     config = broker_config_from_settings(settings)
@@ -200,6 +204,7 @@ def open_run(
         gap=gap,
         warmup_bars=warmup,
         new_account=state is None,
+        settings_changed=settings_changed(recorded, settings),
     )
 
 
@@ -308,7 +313,9 @@ def build_commit(run: IntervalRun) -> Any:
         n_rejections=len(run.rejections),
         gap_intervals=len(run.gap),
         initial_cash=run.settings.account.initial_cash,
-        config_json=run.settings.model_dump_json() if run.new_account else None,
+        config_json=(
+            run.settings.model_dump_json() if run.new_account or run.settings_changed else None
+        ),
         bars=run.warmup_bars,
         based_on=run.last_committed,
         check_based_on=True,
@@ -500,6 +507,29 @@ def load_account_marks(
         trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
         kind=kind or "paper",
     )
+
+
+def recorded_settings_json(conn: Any, account_id: str, as_of: datetime) -> str | None:
+    """The settings recorded as in force at `as_of` (JSON), None for a new account."""
+    ((config,),) = conn.execute(
+        "SELECT arg_max(config_json, since) FROM account_settings"
+        " WHERE account_id = ? AND since <= ?",
+        [account_id, as_of],
+    ).fetchall()
+    return str(config) if config is not None else None
+
+
+def settings_changed(recorded: str | None, settings: Settings) -> bool:
+    """Whether `settings` differ from the `recorded` ones (JSON, None when nothing is), the
+    warehouse location aside: the same file named another way is not a change. A change is
+    recorded with the interval, so a replay of a later session runs with its own settings."""
+    if recorded is None:
+        return True
+    before = json.loads(recorded)
+    now = json.loads(settings.model_dump_json())
+    before.pop("warehouse", None)
+    now.pop("warehouse", None)
+    return bool(before != now)
 
 
 def previous_mids(history: pd.DataFrame, last: datetime | None) -> dict[str, float]:

@@ -120,6 +120,8 @@ class IntervalCommit:
     filled in; unknown columns are dropped). `risk_events` and `alerts` are rows with the
     columns of their tables; missing ids are made deterministic from (account, as_of, n).
     `trading_state` records a change the risk guard made during the interval.
+    `config_json`, set for a new account and whenever the settings changed, is recorded in
+    `account_settings` from this interval on (and, for a new account, in `accounts`).
     """
 
     account_id: str
@@ -213,6 +215,12 @@ def _commit(
                     commit.initial_cash if commit.initial_cash is not None else state.initial_cash,
                     commit.config_json,
                 ],
+            )
+
+        if commit.config_json is not None:
+            conn.execute(
+                "INSERT INTO account_settings VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [account, as_of, commit.config_json],
             )
 
         if commit.bars is not None and not commit.bars.empty:

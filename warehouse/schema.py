@@ -335,6 +335,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         " entry price without costs is exactly 0, not float noise counted as a loss",
         (views.ROUND_TRIPS,),
     ),
+    Migration(
+        10,
+        "account_settings: the settings a paper account trades with, a row from its first"
+        " interval and from each interval whose settings changed, so that a replay of a"
+        " later session runs with that session's settings (accounts.config_json keeps the"
+        " first only)",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS account_settings (
+                account_id VARCHAR NOT NULL,
+                since TIMESTAMPTZ NOT NULL,
+                config_json VARCHAR NOT NULL,
+                PRIMARY KEY (account_id, since)
+            )""",
+            """
+            INSERT INTO account_settings
+            SELECT account_id, created_at, config_json FROM accounts
+            WHERE kind = 'paper' AND config_json IS NOT NULL
+            ON CONFLICT DO NOTHING""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

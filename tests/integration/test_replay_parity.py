@@ -352,3 +352,26 @@ def test_cli_refuses_a_backtest_account_in_one_line(
         "error: account 'bt' is a backtest, not a paper account: replay re-runs a recorded "
         "paper session\n"
     )
+
+
+def test_replay_runs_each_session_with_the_settings_it_traded_with(tmp_path: Path) -> None:
+    # the account traded qty 100 on day one and qty 50 on day two: the replay read the
+    # settings of the account's first interval and listed every day-two order as different
+    settings = make_settings(tmp_path / "changed")
+    cfg = tmp_path / "changed" / "papertrade.toml"
+    record_session(settings, DAY_ONE)
+    cfg.write_text(cfg.read_text().replace("qty = 100", "qty = 50"))
+    changed = load_settings(cfg, settings.warehouse.path)
+    assert changed.strategy.params["qty"] == 50
+    record_session(changed, DAY_TWO)
+    db = str(settings.warehouse.path)
+
+    days = {
+        day: runner.invoke(app, ["replay", "--date", day.isoformat(), "--db", db, "--json"])
+        for day in (DAY_ONE, DAY_TWO)
+    }
+
+    for day, result in days.items():
+        assert result.exit_code == 0, (day, result.output[:500])
+        assert json.loads(result.stdout)["n_orders"] > 0
+    assert scalar(settings, "SELECT count(*) FROM account_settings") == 2
