@@ -220,8 +220,42 @@ class Settings(BaseSettings):
         toml_file = _TOML_FILE.get("path")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+            sources.append(_FileSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+
+class _FileSource(TomlConfigSettingsSource):
+    """The config file, less the keys a variable `PAPERTRADE_<SECTION>__<KEY>` sets whole.
+
+    pydantic-settings merges a table from the environment into the file's table, so
+    `PAPERTRADE_STRATEGY__PARAMS` kept the file's parameters beside its own (a file's
+    `lookback` beside the variable's `fast` and `slow`, refused as unknown to
+    sma_crossover, which also broke `papertrade demo` next to such a file), and no variable
+    could drop a parameter. A variable naming one key inside the table
+    (`PAPERTRADE_STRATEGY__PARAMS__FAST`) still changes only that key."""
+
+    def __call__(self) -> dict[str, Any]:
+        replaced = _keys_set_by_env()
+        return {
+            section: (
+                {k: v for k, v in values.items() if (section, k) not in replaced}
+                if isinstance(values, dict)
+                else values
+            )
+            for section, values in super().__call__().items()
+        }
+
+
+def _keys_set_by_env() -> set[tuple[str, str]]:
+    """(section, key) of every variable that sets one setting whole (variable names are
+    not case-sensitive, as pydantic-settings reads them)."""
+    keys = set()
+    for name in os.environ:
+        if name.upper().startswith(ENV_PREFIX):
+            parts = name[len(ENV_PREFIX) :].lower().split("__")
+            if len(parts) == 2:
+                keys.add((parts[0], parts[1]))
+    return keys
 
 
 # The TOML path is chosen per load; pydantic-settings reads sources from the class, so the

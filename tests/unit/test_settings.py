@@ -98,3 +98,29 @@ def test_a_bad_environment_override_names_its_variable(
 def test_a_config_that_is_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file is a directory"):
         load_settings(tmp_path)
+
+
+def test_an_environment_table_replaces_the_files_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The README: any setting "can be overridden" by its variable, a table written as JSON.
+    # The file's parameters of another strategy must not stay beside the variable's.
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(
+        '[strategy]\nname = "mean_reversion"\n'
+        "params = { lookback = 20, entry_z = 2.0, exit_z = 0.5, qty = 100 }\n"
+    )
+    monkeypatch.setenv("PAPERTRADE_STRATEGY__NAME", "sma_crossover")
+    monkeypatch.setenv("PAPERTRADE_STRATEGY__PARAMS", '{"fast": 5, "slow": 20}')
+    strategy = load_settings(cfg).strategy
+    assert strategy.name == "sma_crossover"
+    assert strategy.params == {"fast": 5, "slow": 20}
+
+
+def test_an_environment_key_of_a_table_changes_only_that_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text("[strategy]\nparams = { fast = 10, slow = 30 }\n")
+    monkeypatch.setenv("PAPERTRADE_STRATEGY__PARAMS__FAST", "5")
+    assert load_settings(cfg).strategy.params == {"fast": "5", "slow": 30}
