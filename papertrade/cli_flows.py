@@ -45,9 +45,12 @@ DateOpt = Annotated[
 DEMO_DB = Path("papertrade-demo.duckdb")
 # The demo trades one session at ten-minute intervals (39 flow runs) so that it finishes in
 # well under two minutes with Prefect's own cost of about a second per run; fast averages and
-# a notional cap make fills, a risk rejection and P&L show within the session.
+# a notional cap make fills, a risk rejection and P&L show within the session. The market is
+# the simulated one even beside a papertrade.toml of a live provider: the demo needs no keys
+# or network, and says it trades simulated symbols.
 DEMO_ENV = {
     "PAPERTRADE_ACCOUNT__ID": "demo",
+    "PAPERTRADE_MARKET_DATA__PROVIDER": "simulated",
     "PAPERTRADE_MARKET_DATA__INTERVAL_SECONDS": "600",
     "PAPERTRADE_MARKET_DATA__HISTORY_BARS": "30",
     "PAPERTRADE_STRATEGY__NAME": "sma_crossover",

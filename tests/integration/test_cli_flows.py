@@ -122,6 +122,26 @@ def test_demo_refuses_an_existing_file(tmp_path: Path) -> None:
     assert db.read_bytes() == b"precious"
 
 
+def test_the_demo_uses_the_simulated_market_whatever_the_config_says(tmp_path: Path) -> None:
+    from papertrade.cli_flows import DEMO_ENV
+
+    cfg = tmp_path / "papertrade.toml"
+    # a polygon config without its key; the bad calendar stops the demo before Prefect starts
+    cfg.write_text('[market_data]\nprovider = "polygon"\ncalendar = "XXXX"\n')
+
+    result = runner.invoke(
+        app,
+        ["demo", "--config", str(cfg), "--db", str(tmp_path / "demo.duckdb")],
+        # the demo sets its overrides in the environment; the runner restores them after
+        env={key: None for key in DEMO_ENV},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 2
+    assert "unknown exchange calendar: XXXX" in result.output
+    assert "POLYGON_API_KEY" not in result.output
+
+
 def test_missing_provider_keys_are_named_before_anything_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
