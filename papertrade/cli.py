@@ -220,4 +220,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m papertrade.cli` runs this file as `__main__`, and the command modules
+    # register on `papertrade.cli`, another copy of it: this copy's `app` had only
+    # `kill-switch` ("No such command 'demo'"), so run that one
+    from papertrade.cli import main as _main
+
+    _main()

@@ -403,3 +403,21 @@ def test_an_interval_that_found_its_account_busy_exits_1(
 
     assert result.exit_code == 1
     assert '"status": "busy"' in result.output
+
+
+def test_python_m_papertrade_cli_has_every_command() -> None:
+    import subprocess
+    import sys
+
+    # `python -m papertrade.cli` runs the module as __main__, a second copy of it beside
+    # the one the command modules register on
+    out = subprocess.run(
+        [sys.executable, "-m", "papertrade.cli", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+    assert out.returncode == 0, out.stderr
+    assert "Trade a simulated session" in out.stdout
