@@ -727,6 +727,13 @@ class PaperBroker:
             initial_cash=led.initial_cash,
         )
 
+    @property
+    def realized_pnl(self) -> float:
+        """Realized P&L of every fill so far (average cost, before commissions), as in
+        `account()`, without valuing the account: a backtest reads it at each bar that
+        filled."""
+        return self._ledger.realized_total
+
     def positions(self) -> list[PositionRecord]:
         """Open positions (non-zero), in symbol index order; a missing mark shows the cost."""
         led = self._ledger

@@ -283,8 +283,9 @@ def account_command(
         "WITH eq AS (SELECT * FROM equity WHERE account_id = ? ORDER BY ts DESC LIMIT 1), "
         "st AS (SELECT state, reason FROM trading_state WHERE account_id = ? "
         "       ORDER BY ts DESC LIMIT 1), "
-        # a paper interval records its commissions and P&L; a backtest's bars do not, so
-        # they come from its fills and its closing positions
+        # a paper interval records its commissions and P&L; a backtest records no interval
+        # rows (and one stored by an older papertrade no P&L), so they come from its fills
+        # and its closing positions
         "pnl AS (SELECT eq.*, coalesce("
         "  (SELECT commissions FROM intervals i WHERE i.account_id = eq.account_id"
         "   AND i.as_of = eq.ts),"

@@ -168,7 +168,7 @@ def run_backtest(
         # its strategy runs; with nothing open this only marks the closes
         fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
         if fills:
-            book.add(t, fills)
+            book.add(t, fills, broker.realized_pnl)
         if t >= trade_from and active[t]:
             equity = book.cash + float(book.qty @ marks[t])
             # what the open orders may still buy and sell, for the strategy and the risk checks
@@ -204,7 +204,7 @@ def run_backtest(
                         # resting ones left (the broker shares one cap between the passes)
                         fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
                         if fills:
-                            book.add(t, fills)
+                            book.add(t, fills, broker.realized_pnl)
         if on_progress is not None and (t + 1) % every == 0:
             on_progress(t + 1, n_bars)
 
@@ -259,9 +259,13 @@ def fills_frame(fills: list[Fill]) -> pd.DataFrame:
 
 class _FillBook:
     """Positions and cash as the fills come in (for `decide`), and the fill columns from
-    which the whole equity curve is valued at the end."""
+    which the whole equity curve is valued at the end, with the broker's realized P&L after
+    each bar that filled (the paper account's equity rows carry realized and unrealized
+    P&L, and `daily_pnl` and `equity_curve` read them)."""
 
-    __slots__ = ("bar", "cash", "flow", "index", "initial_cash", "qty", "signed", "sym")
+    __slots__ = (
+        "bar", "cash", "fee", "flow", "index", "initial_cash", "qty", "realized", "signed", "sym",
+    )  # fmt: skip
 
     def __init__(self, n_sym: int, initial_cash: float, index: dict[str, int]) -> None:
         self.qty = np.zeros(n_sym)
@@ -272,8 +276,12 @@ class _FillBook:
         self.sym: list[int] = []
         self.signed: list[float] = []
         self.flow: list[float] = []
+        self.fee: list[float] = []
+        self.realized: dict[int, float] = {}
 
-    def add(self, t: int, fills: list[Fill]) -> None:
+    def add(self, t: int, fills: list[Fill], realized_pnl: float) -> None:
+        """Book one bar's fills; `realized_pnl` is the broker's total after them."""
+        self.realized[t] = realized_pnl
         for f in fills:
             i = self.index[f.symbol]
             q = f.side.sign * f.quantity
@@ -286,6 +294,7 @@ class _FillBook:
             self.sym.append(i)
             self.signed.append(q)
             self.flow.append(cash_flow)
+            self.fee.append(f.commission)
 
     def curve(self, marks: np.ndarray, timestamps: pd.DatetimeIndex) -> pd.DataFrame:
         n_bars, n_sym = marks.shape
@@ -297,14 +306,27 @@ class _FillBook:
         cash = self.initial_cash + np.cumsum(flows)
         value = qty * marks
         pv = value.sum(axis=1)
+        equity = cash + pv
+        realized = np.zeros(n_bars)
+        if self.realized:
+            at = np.fromiter(self.realized, dtype=np.int64, count=len(self.realized))
+            realized[at] = np.fromiter(self.realized.values(), dtype=np.float64, count=at.size)
+            # each bar carries the total of the last bar that filled
+            filled = np.zeros(n_bars, dtype=bool)
+            filled[at] = True
+            realized = realized[np.maximum.accumulate(np.where(filled, np.arange(n_bars), 0))]
+        fees = np.cumsum(np.bincount(bar, weights=np.asarray(self.fee), minlength=n_bars))
         return pd.DataFrame(
             {
                 "ts": timestamps,
                 "cash": cash,
                 "positions_value": pv,
-                "equity": cash + pv,
+                "equity": equity,
                 "gross_exposure": np.abs(value).sum(axis=1),
                 "net_exposure": pv,
+                "realized_pnl": realized,
+                # the ledger's identity: equity - initial cash = realized + unrealized - fees
+                "unrealized_pnl": equity - self.initial_cash - realized + fees,
             }
         )
 

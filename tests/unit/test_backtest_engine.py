@@ -110,6 +110,29 @@ def test_sma_crossover_trades_by_hand(fill_model, buy_bar, sell_bar, buy_base, s
     assert result.metrics.n_trades == 1
 
 
+@pytest.mark.parametrize("fill_model", list(FillModel))
+def test_the_equity_curve_carries_realized_and_unrealized_pnl(fill_model):
+    # a backtest's equity rows are what `daily_pnl` and `equity_curve` read their
+    # realized_pnl and unrealized_pnl from; they were null
+    panel = panel_from_frame(bars_frame({"AAA": CLOSES}, {"AAA": OPENS}))
+
+    result = run_backtest(panel, sma(), costly(fill_model))
+
+    buy, sell = result.fills
+    eq = result.equity.set_index("ts")
+    closes = pd.Series(CLOSES, index=panel.timestamps)
+    held = eq.index[(eq.index >= buy.ts) & (eq.index < sell.ts)]
+    assert len(held) > 0
+    for ts in held:
+        assert eq.at[ts, "realized_pnl"] == pytest.approx(0.0, abs=1e-9)
+        assert eq.at[ts, "unrealized_pnl"] == pytest.approx(QTY * (closes[ts] - buy.price))
+    after = eq.index[eq.index >= sell.ts]
+    realized = QTY * (sell.price - buy.price)
+    assert eq.loc[after, "realized_pnl"].tolist() == pytest.approx([realized] * len(after))
+    assert (eq.loc[after, "unrealized_pnl"].abs() < 1e-9).all()
+    assert (eq.loc[eq.index < buy.ts, ["realized_pnl", "unrealized_pnl"]] == 0).all().all()
+
+
 def test_order_decided_on_the_last_bar_stays_open_under_next_open():
     # the cross up happens on the last bar: nothing is left to fill it
     panel = panel_from_frame(bars_frame({"AAA": CLOSES[:5]}, {"AAA": OPENS[:5]}))
