@@ -230,6 +230,8 @@ def sweep(
     command.check_costs(request)
     if not bars.is_file():
         raise UserError(f"bars file not found: {bars}")
+    if dask_address:
+        _check_dask_address(dask_address)
 
     # the flow loads (and validates) the bars once; a BarsFileError raised there is exit 2
     prepare_prefect()
@@ -243,6 +245,33 @@ def sweep(
         typer.echo(json.dumps(rows, allow_nan=False, default=str))
         return
     _print_sweep(rows, metric)
+
+
+def _check_dask_address(address: str) -> None:
+    """Refuse a TCP address where nothing listens (exit 2, one line): the flow would wait
+    30 s for a scheduler there, then fail with Dask's tracebacks. Other protocols (tls,
+    ws, ucx) are left to Dask."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from papertrade.errors import UserError
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise UserError(f"--dask-address {address}: not a host:port address") from None
+    if parts.scheme != "tcp" or not host:
+        return
+    if port is None:
+        raise UserError(f"--dask-address {address}: give the scheduler's port (tcp://host:8786)")
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UserError(
+            f"--dask-address {address}: no Dask scheduler answers there ({reason})"
+        ) from None
 
 
 def _print_sweep(rows: list[dict[str, Any]], metric: str) -> None:

@@ -299,3 +299,23 @@ def test_intraday_backtest_stores_the_last_days_return_not_the_last_bars(tmp_pat
     assert equity[-1] / equity[-2] - 1 == pytest.approx(108 / 112 - 1, rel=1e-2)
     assert perf[1] == pytest.approx(equity[-1] / equity[3] - 1, rel=1e-12)
     assert perf == pytest.approx(last_day)
+
+
+def test_a_dask_address_where_no_scheduler_listens_exits_2_at_once(tmp_path, bars_csv):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = tmp_path / "w.duckdb"
+
+    result = run("sweep", "--bars", bars_csv, "--strategy", "sma_crossover",
+                 "--grid", "fast=2", "--grid", "slow=3,4", "--runner", "dask",
+                 "--dask-address", f"tcp://127.0.0.1:{port}", "--db", db)  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        f"error: --dask-address tcp://127.0.0.1:{port}: no Dask scheduler answers there ("
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert not db.exists()
