@@ -133,11 +133,19 @@ DAILY_PERIODS = 252
 
 
 def annualisation_note(panel: BarPanel, request: BacktestRequest) -> str | None:
-    """A warning when the bars are intraday but the metrics annualise them as days: a
-    Sharpe of minute bars times sqrt(252) looks like a daily one and is not."""
+    """A warning when the bars are intraday, weekly or longer but the metrics annualise
+    them as days: a Sharpe of minute bars times sqrt(252) looks like a daily one and is
+    not, and weekly bars read as days raise their CAGR to the power 252 / periods."""
     if request.periods_per_year is not None or panel.n_bars < 3:
         return None
     step = pd.Series(panel.timestamps).diff().median()
+    if step >= pd.Timedelta(days=4):  # daily bars are a day apart, three over a weekend
+        days = step / pd.Timedelta(days=1)
+        return (
+            f"the bars are {days:g} days apart, but the metrics annualise {DAILY_PERIODS}"
+            f" periods a year (daily bars): pass --periods-per-year, e.g."
+            f" {round(365.25 / days)} for {days:g}-day bars"
+        )
     if step >= pd.Timedelta(hours=20):
         return None
     minutes = step / pd.Timedelta(minutes=1)

@@ -301,6 +301,27 @@ def test_intraday_backtest_stores_the_last_days_return_not_the_last_bars(tmp_pat
     assert perf == pytest.approx(last_day)
 
 
+@pytest.mark.parametrize(("days", "periods"), [(7, 52), (31, 12)])
+def test_weekly_and_monthly_bars_get_a_note_on_annualisation(tmp_path, days, periods):
+    frame = bars_frame({"AAA": CLOSES})
+    frame["timestamp"] = frame["timestamp"].iloc[0] + pd.Timedelta(days=days) * pd.Series(
+        range(len(frame)), index=frame.index
+    )
+    bars = tmp_path / "bars.csv"
+    frame.to_csv(bars, index=False)
+    base = ["backtest", "--bars", bars, "--strategy", "buy_and_hold", "--json", "--no-risk"]
+
+    plain = run(*base, "--db", tmp_path / "a.duckdb")
+    given = run(*base, "--db", tmp_path / "b.duckdb", "--periods-per-year", periods)
+
+    assert plain.exit_code == 0 and given.exit_code == 0, plain.output
+    assert plain.stderr == (
+        f"note: the bars are {days} days apart, but the metrics annualise 252 periods a year"
+        f" (daily bars): pass --periods-per-year, e.g. {periods} for {days}-day bars\n"
+    )
+    assert given.stderr == ""
+
+
 def test_a_dask_address_where_no_scheduler_listens_exits_2_at_once(tmp_path, bars_csv):
     import socket
 
