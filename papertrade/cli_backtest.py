@@ -228,12 +228,12 @@ def sweep(
     request = _request(bars, strategy, base, cash, fill_model, commission_bps, slippage_bps,
                        None, risk, periods_per_year)  # fmt: skip
     command.check_costs(request)
-    if not bars.is_file():
-        raise UserError(f"bars file not found: {bars}")
+    # the bars are checked here, before Prefect starts (the flow loads them again for its
+    # tasks): a bad file is one line at once, not a failed flow run's log after 20 s
+    _note(command.annualisation_note(command.load_bars(bars), request))
     if dask_address:
         _check_dask_address(dask_address)
 
-    # the flow loads (and validates) the bars once; a BarsFileError raised there is exit 2
     prepare_prefect()
     from flows.backtest import run_sweep
 

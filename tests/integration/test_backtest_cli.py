@@ -322,6 +322,20 @@ def test_weekly_and_monthly_bars_get_a_note_on_annualisation(tmp_path, days, per
     assert given.stderr == ""
 
 
+def test_a_sweep_refuses_a_bad_bars_file_in_one_line_before_prefect(tmp_path):
+    bars = _write(tmp_path / "bars.csv", HEADER + "2024-01-02,AAA,10,10,10,inf,100\n")
+    db = tmp_path / "w.duckdb"
+
+    result = run("sweep", "--bars", bars, "--strategy", "sma_crossover",
+                 "--grid", "fast=2", "--grid", "slow=3,4", "--db", db)  # fmt: skip
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: {bars}: row 1 (AAA): close must be a positive number (got inf)\n"
+    )
+    assert not db.exists()
+
+
 def test_a_dask_address_where_no_scheduler_listens_exits_2_at_once(tmp_path, bars_csv):
     import socket
 
