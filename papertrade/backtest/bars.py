@@ -276,10 +276,13 @@ def _cell(table: pa.Table, column: str, row: int) -> object:
 
 
 def _check_columns(names: Iterable[str], n_rows: int, source: str) -> None:
-    present = set(names)
-    missing = [c for c in BAR_COLUMNS if c not in present]
+    names = list(names)
+    missing = [c for c in BAR_COLUMNS if c not in set(names)]
     if missing:
-        raise BarsFileError(f"{source}: missing columns {', '.join(missing)}")
+        # the columns it has show a wrong delimiter (one column 'timestamp;symbol;...') or
+        # a spelling ('Close') at once
+        has = ", ".join(repr(str(n)) for n in names[:10]) + (", ..." if len(names) > 10 else "")
+        raise BarsFileError(f"{source}: missing columns {', '.join(missing)} (it has {has})")
     if n_rows == 0:
         raise BarsFileError(f"{source} has no rows")
 

@@ -145,6 +145,20 @@ def test_a_number_for_a_timestamp_is_named_as_the_file_has_it() -> None:
     assert str(err.value) == "bars: 6 unparseable timestamp(s), first at row 1 (1704153600)"
 
 
+def test_missing_columns_are_named_with_the_ones_the_file_has() -> None:
+    frame = pd.DataFrame(
+        {"timestamp;symbol;open;high;low;close;volume": ["2024-01-02;A;1;1;1;1;1"]}
+    )
+
+    with pytest.raises(BarsFileError) as err:
+        panel_from_frame(frame)
+
+    assert str(err.value) == (
+        "bars: missing columns timestamp, symbol, open, high, low, close, volume "
+        "(it has 'timestamp;symbol;open;high;low;close;volume')"
+    )
+
+
 def test_a_name_in_both_param_and_grid_is_refused() -> None:
     with pytest.raises(ParamSyntaxError, match="fast is given by --param and by --grid"):
         expand_grid(parse_grid(["fast=3,5", "slow=20"]), parse_params(["fast=7"]))
