@@ -1,8 +1,15 @@
 """`buy_and_hold`: the benchmark. Buy equal weight of every tradable symbol once, then hold.
 
-Rule: when the account holds no position at all, buy floor(equity / n / price) shares of
-each of the n tradable symbols (whole shares, rounded down; a symbol whose share costs more
-than its slice is skipped). Once anything is held, never trade again.
+Rule: when the account holds no position at all, buy floor(equity * (1 - cash_buffer) / n /
+price) shares of each of the n tradable symbols (whole shares, rounded down; a symbol whose
+share costs more than its slice is skipped). Once anything is held, never trade again.
+
+`cash_buffer` (default 1%) stays in cash for the buys' commissions and slippage: the broker
+refuses a buy whose price and estimated commission pass the buying power, and slices of
+the whole equity left none, so the last buy of the batch was refused and, the account then
+holding something, never sent again (one $37.13 symbol and $100,000: 2,693 shares cost
+99,991.09 plus 13.47 of the default per-share commission; no fill at all). 1% covers the
+default commission, which is at most 1% of an order's value.
 """
 
 from __future__ import annotations
@@ -10,14 +17,22 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+from pydantic import Field
 
 from paper_broker.records import OrderIntent
-from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams, build_intents
+from strategies.base import BaseStrategy, Prepared, StrategyParams, build_intents
+
+
+class BuyAndHoldParams(StrategyParams):
+    cash_buffer: float = Field(
+        0.01, ge=0, lt=1, description="share of equity kept in cash for costs"
+    )
 
 
 class BuyAndHold(BaseStrategy):
     name: ClassVar[str] = "buy_and_hold"
-    Params: ClassVar[type[StrategyParams]] = NoParams
+    Params: ClassVar[type[StrategyParams]] = BuyAndHoldParams
+    params: BuyAndHoldParams
     counts_open_orders: ClassVar[bool] = True  # a buy still working is the one buy
 
     def _prepare(
@@ -41,5 +56,6 @@ class BuyAndHold(BaseStrategy):
         idx = np.flatnonzero(can_trade)
         if idx.size == 0:
             return []
-        qty = np.floor(equity / idx.size / prices[idx])
+        budget = equity * (1.0 - self.params.cash_buffer)
+        qty = np.floor(budget / idx.size / prices[idx])
         return build_intents(prepared.symbols, idx, qty, self.name)

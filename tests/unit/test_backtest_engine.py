@@ -305,3 +305,16 @@ def test_a_target_strategy_does_not_send_again_what_an_open_order_still_buys() -
     bought = [o.quantity for o in result.orders if o.side is Side.BUY]
     assert bought[0] > 900 and sum(bought) <= 1_000
     assert sum(f.quantity for f in result.fills) == 100 * 6  # bars 2..7 fill 100 each
+
+
+def test_buy_and_hold_buys_under_the_default_commission() -> None:
+    """Slices of the whole equity left nothing for the commission: one $37.13 symbol and
+    $100,000 bought 2,693 shares for 99,991.09, plus 13.47 of per-share commission passed
+    the buying power, and every bar's buy was refused (no fill at all)."""
+    panel = panel_from_frame(bars_frame({"AAA": [37.13] * 6}))
+    config = BacktestConfig(account_id="bt-test", broker=BrokerConfig(max_volume_share=None))
+
+    result = run_backtest(panel, load_strategy("buy_and_hold", {}), config)
+
+    assert len(result.fills) == 1
+    assert result.broker_rejections == 0

@@ -344,7 +344,7 @@ def test_momentum_timestamp_clock_keeps_cadence_in_a_sliding_window():
 
 
 def test_buy_and_hold_buys_equal_weight_once():
-    strategy = BuyAndHold()
+    strategy = BuyAndHold({"cash_buffer": 0})
     closes = np.array([[10.0, 30.0, 5.0]])
 
     first = decide_at(
@@ -356,9 +356,20 @@ def test_buy_and_hold_buys_equal_weight_once():
     assert later == []
 
 
-def test_buy_and_hold_takes_no_params():
+def test_buy_and_hold_keeps_its_cash_buffer_out_of_the_slices():
+    closes = np.array([[10.0, 30.0]])
+
+    intents = decide_at(BuyAndHold(), closes, 0, [0, 0], equity=1_000.0)
+
+    # 1% of 1,000 stays in cash: slices of 495 buy 49 and 16 shares
+    assert [(i.symbol, i.quantity) for i in intents] == [("0", 49), ("1", 16)]
+
+
+def test_buy_and_hold_refuses_unknown_params_and_a_whole_buffer():
     with pytest.raises(StrategyParamError, match="qty"):
         BuyAndHold({"qty": 1})
+    with pytest.raises(StrategyParamError, match="cash_buffer"):
+        BuyAndHold({"cash_buffer": 1})
 
 
 # --- the paper-trading entry point -------------------------------------------------------
