@@ -364,9 +364,10 @@ def open_day(
 def check_account(
     settings: Settings, session: Session | None = None, now: datetime | None = None
 ) -> None:
-    """A report needs a warehouse that knows the account, a session that has closed with
-    the account trading by then (a typo must not store the metrics of nothing), and a
-    warehouse and reports directory it can write (checked first, not after the work)."""
+    """A report needs a warehouse that knows the account as a paper one, a session that
+    has closed with the account trading by then (a typo must not store the metrics of
+    nothing), and a warehouse and reports directory it can write (checked first, not after
+    the work)."""
     from warehouse.connection import check_writable, connect, refuse_foreign, unwritable
 
     db, account = Path(settings.warehouse.path), settings.account.id
@@ -379,13 +380,20 @@ def check_account(
     with connect(db, read_only=True) as conn:
         if refuse_foreign(conn, db) == 0:  # a new, empty file knows no account
             raise UserError(f"unknown account in {db}: {account}")
-        ((known, first),) = conn.execute(
+        ((known, kind, first),) = conn.execute(
             "SELECT (SELECT count(*) FROM accounts WHERE account_id = $a),"
+            " (SELECT max(kind) FROM accounts WHERE account_id = $a),"
             " (SELECT min(as_of) FROM intervals WHERE account_id = $a)",
             {"a": account},
         ).fetchall()
     if not known:
         raise UserError(f"unknown account in {db}: {account}")
+    if kind not in (None, "paper"):
+        # a backtest has no intervals, so the check below would say it never traded
+        raise UserError(
+            f"account {account} is a {kind} account: its run's metrics are in"
+            " daily_performance; end of day reports paper accounts"
+        )
     if session is None:
         return
     if now is not None and session.close > now:

@@ -363,6 +363,27 @@ def test_eod_of_a_session_without_the_account_trading_writes_nothing(
     assert db.read_bytes() == before
 
 
+def test_eod_of_a_backtest_account_says_it_is_one_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse.connection import connect
+    from warehouse.results import write_backtest
+    from warehouse.testing import T0, make_fill
+
+    db = tmp_path / "pt.duckdb"
+    with connect(db) as conn:  # a backtest that traded on 2025-03-03
+        write_backtest(conn, "bt", initial_cash=1e5, created_at=T0, fills=[make_fill(1, ts=T0)])
+    before = db.read_bytes()
+    monkeypatch.setenv("PAPERTRADE_ACCOUNT__ID", "bt")
+
+    result = _invoke("eod", "--date", "2025-03-03", "--db", str(db))
+
+    # it said "account bt had not traded by the close of 2025-03-03"
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: account bt is a backtest account:")
+    assert db.read_bytes() == before
+
+
 def test_eod_of_a_day_without_a_session_says_so_without_prefect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
