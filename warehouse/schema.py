@@ -356,6 +356,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             ON CONFLICT DO NOTHING""",
         ),
     ),
+    Migration(
+        11,
+        "equity_curve.period_return and daily_pnl.daily_return are NULL from equity at or"
+        " below zero (-5 -> 2 read as -140%), as the metrics have them",
+        (views.EQUITY_CURVE, views.DAILY_PNL),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,9 +1,11 @@
 """Analytics views: the questions users ask most, as SQL they can read and extend.
 
 - `equity_curve`: every equity snapshot with running peak, drawdown (a negative fraction) and
-  the simple return since the previous snapshot.
+  the simple return since the previous snapshot (NULL after one at or below zero, as the
+  metrics have it).
 - `daily_pnl`: one row per account and New York calendar date: closing equity, P&L and simple
-  return against the previous day's close (the account's initial cash on its first day).
+  return against the previous day's close (the account's initial cash on its first day;
+  NULL from a close at or below zero).
   An account whose snapshots all fall on midnight UTC holds daily bars labelled by date
   (a bars file with `2024-01-08` for Monday's close, read as 2024-01-08T00:00Z): its rows
   keep those dates, which in New York would be the evening before (a Sunday for Monday).
@@ -28,11 +30,14 @@ SELECT
     realized_pnl, unrealized_pnl,
     max(equity) OVER running AS peak_equity,
     equity / max(equity) OVER running - 1 AS drawdown,
-    equity / lag(equity) OVER (PARTITION BY account_id ORDER BY ts) - 1 AS period_return
+    -- as in the metrics, a period from zero or negative equity has no return (-5 -> 2 is
+    -- not -140%)
+    CASE WHEN lag(equity) OVER previous > 0
+         THEN equity / lag(equity) OVER previous - 1 END AS period_return
 FROM equity
 WINDOW running AS (
     PARTITION BY account_id ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-)
+), previous AS (PARTITION BY account_id ORDER BY ts)
 """
 
 DAILY_PNL = """
@@ -68,7 +73,7 @@ WITH stamped AS (
 SELECT
     account_id, session_date, close_ts, equity, prev_equity,
     equity - prev_equity AS pnl,
-    equity / prev_equity - 1 AS daily_return,
+    CASE WHEN prev_equity > 0 THEN equity / prev_equity - 1 END AS daily_return,
     realized_pnl
 FROM chained
 """

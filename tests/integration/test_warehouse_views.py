@@ -108,6 +108,33 @@ def test_equity_curve_and_daily_pnl(tmp_path: Path) -> None:
     ]
 
 
+def test_a_return_from_negative_equity_is_null_as_in_the_metrics(tmp_path: Path) -> None:
+    import pandas as pd
+
+    db = tmp_path / "w.duckdb"
+    # one snapshot a day: 40 -> -5 -> 2 -> 3; from -5 to 2 read as -140% (2 / -5 - 1)
+    times = [T0 + timedelta(days=d) for d in range(4)]
+    values = [40.0, -5.0, 2.0, 3.0]
+    equity = pd.DataFrame({"ts": times, "cash": values, "positions_value": 0.0, "equity": values})
+    with connect(db) as conn:
+        write_backtest(conn, "bt", initial_cash=100.0, created_at=T0, equity=equity)
+
+    with connect(db, read_only=True) as conn:
+        curve = conn.execute("SELECT period_return FROM equity_curve ORDER BY ts").fetchall()
+        daily = conn.execute(
+            "SELECT pnl, daily_return FROM daily_pnl ORDER BY session_date"
+        ).fetchall()
+
+    assert [r for (r,) in curve] == [None, pytest.approx(-1.125), None, pytest.approx(0.5)]
+    assert daily[2] == (pytest.approx(7.0), None)
+    assert [r for _, r in daily] == [
+        pytest.approx(-0.6),
+        pytest.approx(-1.125),
+        None,
+        pytest.approx(0.5),
+    ]
+
+
 def test_daily_pnl_keeps_the_dates_of_daily_bars_stamped_at_midnight_utc(tmp_path: Path) -> None:
     import pandas as pd
 
