@@ -216,6 +216,7 @@ def run_data_quality(settings: Settings, session: Session, calendar: MarketCalen
         slippage_bps=_slippage_limit_bps(settings),
         tick_size=settings.broker.tick_size,
         interval_seconds=settings.market_data.interval_seconds,
+        max_jump_pct=settings.market_data.max_jump_pct,
     )
 
 

@@ -42,9 +42,15 @@ def fill_cash_flow(fills: pd.DataFrame) -> np.ndarray:
 
 
 def quote_checks_frame(quotes: pd.DataFrame) -> pd.DataFrame:
-    """Quotes plus `spread_bps` ((ask - bid) / mid, in basis points) and `age_seconds`
-    (as_of - quote_ts). Undefined values (a zero mid, a missing quote_ts) are NaN, which
-    the suites count as failures for valid rows."""
+    """Quotes plus `spread_bps` ((ask - bid) / mid, in basis points), `age_seconds`
+    (as_of - quote_ts) and `jump` (|mid / previous mid - 1|, a fraction). Undefined values
+    (a zero mid, a missing quote_ts) are NaN, which the suites count as failures for valid
+    rows.
+
+    The previous mid is the symbol's quote in the account's previous interval of the
+    frame when that one was valid, as the interval's validation compares with the last
+    committed interval's valid mids; without one (the session's first interval, a symbol
+    flagged or absent the interval before) `jump` is 0."""
     out = quotes.copy()
     bid = out["bid"].to_numpy(dtype="float64")
     ask = out["ask"].to_numpy(dtype="float64")
@@ -52,7 +58,29 @@ def quote_checks_frame(quotes: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["spread_bps"] = np.where(mid > 0, (ask - bid) / mid / BPS, np.nan)
     out["age_seconds"] = (out["as_of"] - out["quote_ts"]).dt.total_seconds()
+    out["jump"] = _jump(out.assign(_mid=mid))
     return out
+
+
+def _jump(quotes: pd.DataFrame) -> np.ndarray:
+    if quotes.empty:
+        return np.zeros(0)
+    times = quotes[["account_id", "as_of"]].drop_duplicates().sort_values("as_of")
+    times["_before"] = times.groupby("account_id")["as_of"].shift()
+    prev = quotes[quotes["valid"].fillna(False).astype(bool)][
+        ["account_id", "symbol", "as_of", "_mid"]
+    ].rename(columns={"as_of": "_before", "_mid": "_prev"})
+    # pandas matches missing keys with each other: a row without a time or symbol has none
+    prev = prev.dropna(subset=["account_id", "symbol", "_before"])
+    prev = prev.drop_duplicates(["account_id", "symbol", "_before"], keep="last")
+    keyed = quotes[["account_id", "symbol", "as_of", "_mid"]].merge(
+        times, on=["account_id", "as_of"], how="left"
+    )
+    keyed = keyed.merge(prev, on=["account_id", "symbol", "_before"], how="left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jump = np.abs(keyed["_mid"].to_numpy() / keyed["_prev"].to_numpy() - 1.0)
+    known = keyed["_prev"].to_numpy() > 0
+    return np.where(known, jump, 0.0)
 
 
 def fill_band_frame(

@@ -9,7 +9,8 @@ Suites and what "failure" means:
   positive, ask >= bid, spread <= `max_spread_bps` of the mid, fresh
   (`quote_ts >= as_of - staleness_seconds`), and not from a later interval
   (`quote_ts < as_of + interval_seconds`, as the interval's validation flags `future`: a
-  quote stamped later is look-ahead).
+  quote stamped later is look-ahead), and its mid within `max_jump_pct` of the symbol's
+  valid mid of the interval before (`derived.quote_checks_frame`; validation flags `jump`).
 - orders: known status, side and type; positive quantity; filled_quantity <= quantity; a
   limit price on (non-rejected) limit and stop-limit orders, a stop price on stop and
   stop-limit orders; unique order ids.
@@ -67,6 +68,7 @@ def run_quality_checks(
     tolerance: float = 1e-6,
     tick_size: float = 0.0,
     interval_seconds: float | None = None,
+    max_jump_pct: float | None = None,
 ) -> list[DQResult]:
     """Run every suite over one session; one `DQResult` per expectation, in a stable order.
 
@@ -88,6 +90,7 @@ def run_quality_checks(
         tolerance=tolerance,
         tick_size=tick_size,
         interval_seconds=interval_seconds,
+        max_jump_pct=max_jump_pct,
     )
     results: list[DQResult] = []
     for dataset in datasets:
@@ -174,6 +177,7 @@ def _datasets(
     tolerance: float,
     tick_size: float,
     interval_seconds: float | None,
+    max_jump_pct: float | None,
 ) -> list[_Dataset]:
     from great_expectations.expectations.row_conditions import Column
 
@@ -215,6 +219,12 @@ def _datasets(
             )
         ]
     )
+    # and a mid that moved too far since the interval before (`jump`)
+    no_jump = (
+        []
+        if max_jump_pct is None
+        else [("valid_jump_within_limit", within("jump", max_jump_pct, row_condition=is_valid))]
+    )
     quotes = _Dataset(
         "quotes",
         "quotes",
@@ -243,6 +253,7 @@ def _datasets(
             ("valid_quote_ts_not_null", not_null("quote_ts", row_condition=is_valid)),
             ("valid_fresh", within("age_seconds", staleness_seconds, row_condition=is_valid)),
             *not_ahead,
+            *no_jump,
         ],
     )
     orders = _Dataset(

@@ -117,6 +117,23 @@ def test_quote_checks_frame_derives_spread_bps_and_age() -> None:
     assert list(frame["age_seconds"]) == [2.0, 2.0]
 
 
+def test_quote_jump_is_against_the_valid_mid_of_the_interval_before() -> None:
+    t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    quotes = make_quotes(
+        [
+            (T0, "AAA", 99.0, 101.0, True),
+            (t1, "AAA", 149.0, 151.0, True),  # +50% on the mid of 100
+            (T0, "BBB", 9.0, 11.0, False),  # flagged: no previous mid for t1
+            (t1, "BBB", 19.0, 21.0, True),
+            (t2, "BBB", 19.0, 21.0, True),
+        ]
+    )
+
+    out = derived.quote_checks_frame(quotes)
+
+    assert out["jump"].tolist() == pytest.approx([0.0, 0.5, 0.0, 0.0, 0.0])
+
+
 def test_fill_band_uses_the_latest_quote_at_or_before_the_fill() -> None:
     quotes = make_quotes(
         [

@@ -177,6 +177,7 @@ def check(frames: SessionFrames) -> list[DQResult]:
         expected_intervals=INTERVALS,
         initial_cash=INITIAL_CASH,
         interval_seconds=60,
+        max_jump_pct=0.25,
         **LIMITS,
     )
 
@@ -236,6 +237,8 @@ def broken_market_session() -> SessionFrames:
     q.loc[r, "quote_ts"] = pd.NaT
     r = _quote_row(q, i2, "AAPL")
     q.loc[r, "quote_ts"] = i2 + timedelta(seconds=60)  # a later interval's, still valid
+    r = _quote_row(q, INTERVALS[4], "AAPL")
+    q.loc[r, ["bid", "ask"]] = q.loc[r, ["bid", "ask"]] * 1.5  # +50% in a minute, valid
     extra = q.loc[[_quote_row(q, i2, "SPY")]].assign(symbol="TSLA")
     dup = q.loc[[_quote_row(q, i3, "SPY")]]
     no_symbol = q.loc[[_quote_row(q, i3, "MSFT")]].assign(symbol=None, as_of=i3 + timedelta(1))
@@ -314,6 +317,7 @@ FAULTS: list[tuple[str, str, str, Callable[[dict], bool]]] = [
     ("quotes", "valid_ask_positive", "market", lambda r: r["symbol"] == "SPY"),
     ("quotes", "valid_fresh", "market", lambda r: r["symbol"] == "AAPL"),
     ("quotes", "valid_not_ahead", "market", lambda r: r["as_of"] == INTERVALS[2].isoformat()),
+    ("quotes", "valid_jump_within_limit", "market", lambda r: r["symbol"] == "AAPL"),
     ("quotes", "flagged_have_reason", "market", lambda r: r["symbol"] == "MSFT"),
     ("quotes", "valid_quote_ts_not_null", "market", lambda r: r["symbol"] == "SPY"),
     ("quotes", "symbol_in_universe", "market", lambda r: r["symbol"] == "TSLA"),
