@@ -170,7 +170,7 @@ def serve(config: ConfigOpt = None, db: DbOpt = None) -> None:
 def _serve(settings: Settings, config: Path | None) -> None:
     from prefect import serve as prefect_serve
 
-    from papertrade.deployments import runner_deployments, worker_deployments
+    from papertrade.deployments import runner_deployments, served_elsewhere, worker_deployments
 
     taken = worker_deployments()
     if taken:
@@ -180,8 +180,18 @@ def _serve(settings: Settings, config: Path | None) -> None:
             "serve needs them to itself: stop the worker and `prefect deployment delete` "
             "them, or serve against another server"
         )
-    params = {"config": str(config) if config else None, "db": str(settings.warehouse.path)}
-    prefect_serve(*runner_deployments({k: v for k, v in params.items() if v is not None}))
+    given = {"config": str(config) if config else None, "db": str(settings.warehouse.path)}
+    params = {k: v for k, v in given.items() if v is not None}
+    if other := served_elsewhere(params):
+        name, theirs = other[0]
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(theirs.items())) or "the defaults"
+        raise UserError(
+            f"{name} is served with {shown} by another papertrade serve of this Prefect "
+            "server (one config per server: the deployment names are fixed); serve this "
+            f"config against another server, or `prefect deployment pause {name}` if that "
+            "serve no longer runs"
+        )
+    prefect_serve(*runner_deployments(params))
 
 
 @app.command()

@@ -86,3 +86,27 @@ def worker_deployments() -> list[tuple[str, str]]:
             if deployment.work_pool_name:
                 found.append((name, deployment.work_pool_name))
     return found
+
+
+def served_elsewhere(parameters: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, parameters) of those of the two deployments the Prefect server has active
+    (not paused, not on a work pool) with other `parameters`: another `papertrade serve`
+    (another account's config or warehouse) serves them. The names are fixed, so a second
+    serve would take them over: every scheduled run would then trade the second config
+    only, and the first account's runs would stop without a word. A serve that stopped
+    with Ctrl-C paused its deployments and is taken over as before."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    found = []
+    with get_client(sync_client=True) as client:
+        for spec in DEPLOYMENTS:
+            name = f"{spec.flow_name}/{spec.name}"
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            theirs = dict(deployment.parameters or {})
+            if not deployment.work_pool_name and not deployment.paused and theirs != parameters:
+                found.append((name, theirs))
+    return found

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from flows.end_of_day import end_of_day
 from papertrade.cli import app
-from papertrade.deployments import worker_deployments
+from papertrade.deployments import served_elsewhere, worker_deployments
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -35,3 +35,28 @@ def test_serve_refuses_deployments_that_run_on_a_work_pool(tmp_path: Path) -> No
         with get_client(sync_client=True) as client:
             client.delete_deployment(deployment_id)
     assert worker_deployments() == []
+
+
+def test_serve_refuses_deployments_another_serve_runs_with_another_config(
+    tmp_path: Path,
+) -> None:
+    # a second account's serve took the fixed names over: every run then traded its config
+    # and the first account stopped trading without a word
+    from flows.trading_interval import trading_interval
+
+    other = {"config": str(tmp_path / "alpha.toml"), "db": str(tmp_path / "pt.duckdb")}
+    deployment_id = trading_interval.to_deployment(name="paper", parameters=other).apply()
+    try:
+        result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "pt.duckdb")])
+
+        assert result.exit_code == 2
+        assert result.output.startswith(
+            f"error: trading-interval/paper is served with config {other['config']}, db "
+        )
+        with get_client(sync_client=True) as client:
+            client.pause_deployment(deployment_id)
+        # a serve stopped with Ctrl-C paused its deployments: those are taken over
+        assert served_elsewhere({"db": str(tmp_path / "pt.duckdb")}) == []
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_deployment(deployment_id)
