@@ -81,31 +81,15 @@ def replay_command(
 
 
 def _recorded_settings(conn: Any, settings: Settings, day: date) -> Settings:
-    """The settings the account recorded as in force at the session's first interval (it
-    records them when it opens and whenever they change), so that the audit compares the
-    code with the record; `--config` replays with other settings instead, to see what they
-    would have changed. Only the warehouse location is taken from the command line."""
-    import duckdb
-
+    """The settings the account recorded as in force at the session, so that the audit
+    compares the code with the record; `--config` replays with other settings instead, to
+    see what they would have changed. A backtest's account is refused first: its recorded
+    config is the backtest's options, not settings."""
     from papertrade.backtest.replay import paper_account_config
+    from papertrade.recorded_settings import settings_in_force
 
-    account = settings.account.id
-    config_json = paper_account_config(conn, account)  # refuses a backtest's account
-    try:
-        row = conn.execute(
-            "SELECT arg_max(s.config_json, s.since) FROM account_settings s"
-            " WHERE s.account_id = $a AND s.since <= (SELECT min(as_of) FROM intervals"
-            "  WHERE account_id = $a AND session_date = $day)",
-            {"a": account, "day": day},
-        ).fetchone()
-    except duckdb.CatalogException:  # a file from before account_settings: its first only
-        row = None
-    if row is not None and row[0]:
-        config_json = row[0]
-    if config_json is None:
-        return settings
-    recorded = Settings.model_validate_json(config_json)
-    return recorded.model_copy(update={"warehouse": settings.warehouse})
+    paper_account_config(conn, settings.account.id)
+    return settings_in_force(conn, settings, day)
 
 
 def _parse_date(text: str) -> date:

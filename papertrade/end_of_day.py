@@ -192,9 +192,13 @@ def _chart_curve(conn: Any, account_id: str, session: Session) -> pd.Series:
 
 
 def run_data_quality(settings: Settings, session: Session, calendar: MarketCalendar) -> list[Any]:
-    """Great Expectations suites over the session (imported here: it takes seconds)."""
+    """Great Expectations suites over the session (imported here: it takes seconds), with
+    the limits and interval grid of the settings the account traded the session with (see
+    `papertrade.recorded_settings`): a config changed since, or another config reading the
+    same file, must not turn honest rows into failures."""
     from papertrade.dq.frames import load_session_frames
     from papertrade.dq.suites import run_quality_checks
+    from papertrade.recorded_settings import settings_in_force
     from warehouse.connection import connect
 
     account = settings.account.id
@@ -204,6 +208,9 @@ def run_data_quality(settings: Settings, session: Session, calendar: MarketCalen
             "SELECT min(as_of) FROM intervals WHERE account_id = ?", [account]
         ).fetchone()[0]
         initial_cash = _initial_cash(conn, settings)
+        settings = settings_in_force(conn, settings, session.date)
+    if settings.market_data.interval_seconds != calendar.interval.total_seconds():
+        calendar = MarketCalendar.for_market(settings.market_data)
     # an account that started mid-session is not missing the intervals before its first
     expected = [t for t in calendar.intervals(session) if first is None or t >= first]
     return run_quality_checks(
