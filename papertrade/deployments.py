@@ -72,20 +72,7 @@ def worker_deployments() -> list[tuple[str, str]]:
     """(name, work pool) of those of the two deployments the Prefect server already has on
     a work pool. `prefect.serve` would take them over but leave the pool set, and their
     runs then crash looking for code the runner never stored."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    found = []
-    with get_client(sync_client=True) as client:
-        for spec in DEPLOYMENTS:
-            name = f"{spec.flow_name}/{spec.name}"
-            try:
-                deployment = client.read_deployment_by_name(name)
-            except ObjectNotFound:
-                continue
-            if deployment.work_pool_name:
-                found.append((name, deployment.work_pool_name))
-    return found
+    return [(name, d.work_pool_name) for name, d in _registered() if d.work_pool_name]
 
 
 def served_elsewhere(parameters: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -95,6 +82,16 @@ def served_elsewhere(parameters: dict[str, Any]) -> list[tuple[str, dict[str, An
     serve would take them over: every scheduled run would then trade the second config
     only, and the first account's runs would stop without a word. A serve that stopped
     with Ctrl-C paused its deployments and is taken over as before."""
+    found = []
+    for name, deployment in _registered():
+        theirs = dict(deployment.parameters or {})
+        if not deployment.work_pool_name and not deployment.paused and theirs != parameters:
+            found.append((name, theirs))
+    return found
+
+
+def _registered() -> list[tuple[str, Any]]:
+    """(name, deployment) of those of the two deployments the Prefect server has."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -103,10 +100,7 @@ def served_elsewhere(parameters: dict[str, Any]) -> list[tuple[str, dict[str, An
         for spec in DEPLOYMENTS:
             name = f"{spec.flow_name}/{spec.name}"
             try:
-                deployment = client.read_deployment_by_name(name)
+                found.append((name, client.read_deployment_by_name(name)))
             except ObjectNotFound:
                 continue
-            theirs = dict(deployment.parameters or {})
-            if not deployment.work_pool_name and not deployment.paused and theirs != parameters:
-                found.append((name, theirs))
     return found
