@@ -194,6 +194,14 @@ def _serve(settings: Settings, config: Path | None) -> None:
     prefect_serve(*runner_deployments(params))
 
 
+def remove_previous_demo(path: Path) -> None:
+    """The last demo's warehouse, its write-ahead log and its lock files (`<db>.*.lock`),
+    and nothing else: a user's `papertrade-demo.duckdb.bak` next to it stays."""
+    leftovers = [path, path.with_name(path.name + ".wal"), *path.parent.glob(path.name + ".*lock")]
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+
+
 @app.command()
 @user_errors
 def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
@@ -207,8 +215,7 @@ def demo(config: ConfigOpt = None, db: DbOpt = None) -> None:
         os.environ.setdefault(key, value)
     settings = settings_from(config, path)
     _preflight(settings)
-    for leftover in path.parent.glob(path.name + "*"):
-        leftover.unlink()
+    remove_previous_demo(path)
     prepare_prefect()
     from rich.progress import Progress
 

@@ -122,6 +122,24 @@ def test_demo_refuses_an_existing_file(tmp_path: Path) -> None:
     assert db.read_bytes() == b"precious"
 
 
+def test_the_demo_removes_only_its_own_files_of_a_previous_run(tmp_path: Path) -> None:
+    # it removed every papertrade-demo.duckdb* file, a user's .bak copy included
+    from papertrade.cli_flows import remove_previous_demo
+
+    db = tmp_path / "papertrade-demo.duckdb"
+    own = [db, tmp_path / "papertrade-demo.duckdb.wal",
+           tmp_path / "papertrade-demo.duckdb.writer.lock",
+           tmp_path / "papertrade-demo.duckdb.demo.run.lock",
+           tmp_path / "papertrade-demo.duckdb.outbox.lock"]  # fmt: skip
+    kept = [tmp_path / "papertrade-demo.duckdb.bak", tmp_path / "papertrade-demo.duckdb-old"]
+    for path in [*own, *kept]:
+        path.write_text("x")
+
+    remove_previous_demo(db)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
+
+
 def test_the_demo_uses_the_simulated_market_whatever_the_config_says(tmp_path: Path) -> None:
     from papertrade.cli_flows import DEMO_ENV
 
