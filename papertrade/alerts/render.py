@@ -195,7 +195,7 @@ def render_summary_alert(
         ("Equity", _money(m.get("end_equity", m.get("equity")))),
         ("Day", _pct(m.get("period_return", m.get("daily_return")))),
         ("Total", _pct(m.get("total_return"))),
-        ("Max DD", _pct(m.get("max_drawdown"))),
+        ("Max DD", _pct(m.get("max_drawdown"), signed=False)),  # never above 0
         ("Sharpe", _num(m.get("sharpe"))),
         ("Sortino", _num(m.get("sortino"))),
         ("Trades", _num(m.get("n_trades"), digits=0)),

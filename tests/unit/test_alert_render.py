@@ -185,3 +185,11 @@ def test_a_win_rate_is_a_share_without_a_sign() -> None:
     record = render_summary_alert("paper", AS_OF, {"win_rate": 0.12, "total_return": 0.12})
 
     assert "Win rate 12.00%" in record.text and "Total +12.00%" in record.text
+
+
+def test_a_drawdown_has_no_plus_sign() -> None:
+    # a drawdown is at most 0: "+0.00%" read as a gain
+    flat = render_summary_alert("paper", AS_OF, {"max_drawdown": 0.0})
+    down = render_summary_alert("paper", AS_OF, {"max_drawdown": -0.031})
+
+    assert "Max DD 0.00%" in flat.text and "Max DD -3.10%" in down.text
