@@ -31,7 +31,7 @@ from papertrade.cli import (
     settings_from,
     user_errors,
 )
-from papertrade.errors import UserError
+from papertrade.errors import ACCOUNT_IDS_SQL, UnknownAccount, UserError
 from papertrade.settings import Settings
 
 if TYPE_CHECKING:
@@ -167,10 +167,10 @@ def _account(settings: Settings, account_id: str | None) -> str:
 def _account_kind(settings: Settings, account_id: str | None) -> tuple[str, str]:
     """The account (see `_account`) and its kind (`paper`, `backtest`)."""
     account = account_id or settings.account.id
-    known = _read(settings, "SELECT kind FROM accounts WHERE account_id = ?", [account])
-    if not known.values:
-        raise UserError(f"unknown account in {settings.warehouse.path}: {account}")
-    return account, str(known.values[0][0])
+    kinds = dict(_read(settings, "SELECT account_id, kind FROM accounts ORDER BY 1", []).values)
+    if account not in kinds:
+        raise UnknownAccount(settings.warehouse.path, account, list(kinds))
+    return account, str(kinds[account])
 
 
 @app.command("sql")
@@ -305,7 +305,8 @@ def account_command(
         [account, account, account],
     )
     if not rows.values:
-        raise UserError(f"account not found in {settings.warehouse.path}: {account}")
+        known = [a for (a,) in _read(settings, ACCOUNT_IDS_SQL, []).values]
+        raise UnknownAccount(settings.warehouse.path, account, known)
     from warehouse.query import Rows
 
     line = list(zip(rows.columns, rows.values[0], strict=True))

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from papertrade.calendar import MarketCalendar, Session, new_york_date
-from papertrade.errors import UserError
+from papertrade.errors import ACCOUNT_IDS_SQL, UnknownAccount, UserError
 from papertrade.metrics import Metrics, compute_metrics
 from papertrade.settings import Settings
 
@@ -387,15 +387,16 @@ def check_account(
         raise UserError(f"cannot write reports to {reports} ([warehouse] reports_dir): {reason}")
     with connect(db, read_only=True) as conn:
         if refuse_foreign(conn, db) == 0:  # a new, empty file knows no account
-            raise UserError(f"unknown account in {db}: {account}")
+            raise UnknownAccount(db, account, [])
         ((known, kind, first),) = conn.execute(
             "SELECT (SELECT count(*) FROM accounts WHERE account_id = $a),"
             " (SELECT max(kind) FROM accounts WHERE account_id = $a),"
             " (SELECT min(as_of) FROM intervals WHERE account_id = $a)",
             {"a": account},
         ).fetchall()
+        ids = [] if known else [a for (a,) in conn.execute(ACCOUNT_IDS_SQL).fetchall()]
     if not known:
-        raise UserError(f"unknown account in {db}: {account}")
+        raise UnknownAccount(db, account, ids)
     if kind not in (None, "paper"):
         # a backtest has no intervals, so the check below would say it never traded
         raise UserError(

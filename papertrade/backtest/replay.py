@@ -48,7 +48,7 @@ from paper_broker.broker import PaperBroker
 from paper_broker.records import BrokerState, Fill, Order
 from papertrade import interval
 from papertrade.calendar import MarketCalendar
-from papertrade.errors import UserError
+from papertrade.errors import ACCOUNT_IDS_SQL, UnknownAccount, UserError
 from papertrade.settings import Settings
 from papertrade.wiring import broker_config_from_settings
 from strategies.registry import load_strategy
@@ -212,7 +212,8 @@ def paper_account_config(conn: Any, account: str) -> str | None:
         "SELECT kind, config_json FROM accounts WHERE account_id = ?", [account]
     ).fetchone()
     if row is None:
-        raise UserError(f"unknown account {account!r}: it has no row in the warehouse")
+        known = [a for (a,) in conn.execute(ACCOUNT_IDS_SQL).fetchall()]
+        raise UnknownAccount("the warehouse", account, known)
     kind, config_json = row
     if kind != "paper":
         raise UserError(

@@ -83,10 +83,15 @@ def test_unknown_account(tmp_path: Path) -> None:
     commit_interval(db, make_commit(n=1))
     before = db.read_bytes()
 
-    result = _invoke("positions", "--db", str(db), "--account-id", "nobody")
+    results = [
+        _invoke(command, "--db", str(db), "--account-id", "nobody")
+        for command in ("positions", "account")
+    ]
 
-    assert result.exit_code == 2
-    assert "unknown account" in result.output
+    for result in results:
+        assert result.exit_code == 2
+        # the ids the file holds are named, so a typo is plain to see
+        assert result.stderr == f"error: unknown account in {db}: nobody (it holds paper)\n"
     assert db.read_bytes() == before
 
 
