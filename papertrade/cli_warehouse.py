@@ -329,7 +329,7 @@ def kill_switch_status(
     from warehouse.trading_state import get_trading_state
 
     settings = settings_from(config, db)
-    account = _account(settings, account_id)
+    account = _paper_account(settings, account_id)
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
         row = get_trading_state(conn, account)
@@ -361,6 +361,17 @@ def _print_state(
 MAX_REASON = 500
 
 
+def _paper_account(settings: Settings, account_id: str | None) -> str:
+    """The account the kill switch acts on or shows: a backtest replays its bars and reads
+    no trading state, so a switch would do nothing and a status would say `active` of a run
+    that never had one."""
+    account, kind = _account_kind(settings, account_id)
+    if kind != "paper":
+        raise UserError(f"account {account} is a {kind} account: the kill switch is for paper"
+                        " accounts")  # fmt: skip
+    return account
+
+
 def _set_state(
     config: Path | None,
     db: Path | None,
@@ -378,11 +389,7 @@ def _set_state(
     from warehouse.trading_state import get_trading_state, set_trading_state
 
     settings = settings_from(config, db)
-    account, kind = _account_kind(settings, account_id)
-    if kind != "paper":
-        # a backtest replays its bars and reads no trading state: a switch would do nothing
-        raise UserError(f"account {account} is a {kind} account: the kill switch is for paper"
-                        " accounts")  # fmt: skip
+    account = _paper_account(settings, account_id)
     now = datetime.now(UTC)
     timeout = settings.warehouse.lock_timeout_seconds
     with connect(settings.warehouse.path, timeout=timeout) as conn:

@@ -304,3 +304,6 @@ def test_account_of_a_backtest_shows_its_pnl_and_commissions(tmp_path: Path) -> 
     )
     halt = run("kill-switch", "on", "--reason", "x", "--db", str(db), "--account-id", "bt")
     assert halt.exit_code == 2 and "bt is a backtest account" in halt.stderr
+    # status too: it said `active` of a run that reads no trading state
+    status = run("kill-switch", "status", "--db", str(db), "--account-id", "bt")
+    assert status.exit_code == 2 and "bt is a backtest account" in status.stderr
