@@ -338,6 +338,10 @@ def walk_forward_cmd(
     result = walk_forward(panel, strategy, grid_values, cfg, train=train, test=test,
                           metric=metric, base_params=request.params)  # fmt: skip
     _note_skipped(result.skipped, math.prod(len(v) for v in grid_values.values()))
+    if result.too_long:
+        _note(f"{len(result.too_long)} parameter sets need {train} bars or more before their"
+              f" first signal, e.g. {json.dumps(result.too_long[0], sort_keys=True)}: they"
+              f" cannot trade in a {train}-bar training window")  # fmt: skip
     out = result.as_dict()
     if as_json:
         typer.echo(json.dumps(out, allow_nan=False, default=str))

@@ -67,6 +67,9 @@ class WalkForwardResult:
     out_of_sample: dict[str, Any]  # metrics of the stitched curve
     in_sample: dict[str, Any]  # mean over windows of the chosen parameters' training metrics
     skipped: list[str] = dataclasses.field(default_factory=list)  # parameter sets refused
+    # parameter sets whose first signal needs at least a training window of bars: they
+    # cannot trade in-sample, and their flat metrics would otherwise not say why
+    too_long: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +155,11 @@ def walk_forward(
         {k: oos_metrics[k] for k in ROW_METRICS},
         _mean_metrics([r.in_sample for r in results]),
         skipped,
+        [
+            p
+            for p, strat in zip(candidates, strategies, strict=True)
+            if strat.history_needed >= train
+        ],
     )
 
 

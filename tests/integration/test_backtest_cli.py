@@ -188,6 +188,25 @@ def test_walk_forward_json_reports_in_and_out_of_sample(tmp_path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
+def test_walk_forward_notes_parameter_sets_a_training_window_is_too_short_for(tmp_path):
+    # slow=70 cannot signal in 60 bars: its in-sample metrics were flat without a word
+    from tests.unit.test_backtest_engine import random_panel
+
+    panel = random_panel(2, 120, seed=3)
+    frame = bars_frame({s: panel.close[:, i].tolist() for i, s in enumerate(panel.symbols)})
+    path = _write(tmp_path / "bars.csv", frame.to_csv(index=False))
+
+    result = run("walk-forward", "--bars", path, "--strategy", "sma_crossover",
+                 "--grid", "fast=3", "--grid", "slow=10,60,70", "--train", 60, "--test", 30,
+                 "--no-risk", "--json", "--db", tmp_path / "w.duckdb")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        'note: 2 parameter sets need 60 bars or more before their first signal, e.g. {"fast":'
+        ' 3, "slow": 60}: they cannot trade in a 60-bar training window\n'
+    )
+
+
 @pytest.mark.parametrize(("slow", "noted"), [(9, True), (8, False)])
 def test_a_file_too_short_for_the_first_signal_gets_a_note(tmp_path, bars_csv, slow, noted):
     result = run("backtest", "--bars", bars_csv, "--strategy", "sma_crossover",
