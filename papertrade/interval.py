@@ -93,6 +93,9 @@ class IntervalRun:
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
+    # where the daily loss guard measures from: the session's start, or the equity at a
+    # manual resume during the session (None: `session_start_equity`)
+    guard_start_equity: float | None = None
     # the settings differ from those recorded for the account: the commit records them
     settings_changed: bool = False
     # filled in by the steps
@@ -197,6 +200,7 @@ def open_run(
         trading_state=marks.trading_state,
         session_start_equity=marks.session_start_equity,
         peak_equity=marks.peak_equity,
+        guard_start_equity=marks.guard_start_equity,
         history=history,
         previous_mids=prev_mids,
         last_committed=last,
@@ -245,9 +249,8 @@ def risk_check(run: IntervalRun) -> RiskDecision:
     guard = RiskGuard(risk_config_from_settings(run.settings))
     account = run.broker.account()
     peak = max(run.peak_equity, account.equity)
-    run.guard = guard.evaluate_portfolio(
-        account.equity, run.session_start_equity, peak, run.trading_state, run.as_of
-    )
+    start = run.session_start_equity if run.guard_start_equity is None else run.guard_start_equity
+    run.guard = guard.evaluate_portfolio(account.equity, start, peak, run.trading_state, run.as_of)
     intents = run.intents
     if run.guard.flatten:
         flatten = flatten_intents(run.broker.portfolio_view())
@@ -456,9 +459,17 @@ def busy_summary(settings: Settings, as_of: datetime, exc: Exception) -> dict[st
 class AccountMarks:
     """What the guards and the catch-up need from the account's past, as of one interval:
     the last interval committed before it, the latest committed at all, the equity before
-    the session opened, and the equity peak so far (both at least the account's initial
-    cash); whether this interval is committed already (and its stored summary), and the
-    account's current trading state."""
+    the session opened (at least the account's initial cash for a new account; the day's
+    P&L is measured from it), the equity peak the drawdown guard measures from, the equity
+    the daily loss guard measures from (None: `session_start_equity`); whether this
+    interval is committed already (and its stored summary), and the account's current
+    trading state.
+
+    The guards measure from the last manual resume (`kill-switch off`) when there is one:
+    the peak is the highest equity since the last snapshot before the resume, and during
+    the session of the resume the daily loss counts from that snapshot. Measured from the
+    account's all-time peak, a drawdown halt tripped again at the first interval after
+    every resume, so the account could never trade again."""
 
     last_before: datetime | None
     latest: datetime | None
@@ -467,19 +478,32 @@ class AccountMarks:
     committed_summary: dict[str, Any] | None = None
     trading_state: TradingState = TradingState.ACTIVE
     kind: str = "paper"
+    guard_start_equity: float | None = None
 
 
 def load_account_marks(
-    conn: Any, account_id: str, as_of: datetime, session: Session | None, initial_cash: float
+    conn: Any,
+    account_id: str,
+    as_of: datetime,
+    session: Session | None,
+    initial_cash: float,
+    *,
+    resumed_before: datetime | None = None,
 ) -> AccountMarks:
     """`initial_cash` stands in for an account that is not registered yet.
+
+    The trading state is the latest row, and so is the manual resume the guards measure
+    from; `resumed_before` looks only at resumes stamped before it (a replay, which takes
+    the state before each interval too).
 
     One aggregate per table: DuckDB plans a query of many scalar subqueries several times
     slower than the same subqueries asked one by one."""
     from warehouse.marker import committed_summary
 
     since = session.open if session is not None else as_of
-    params = {"account": account_id, "as_of": as_of, "since": since}
+    params: dict[str, Any] = {
+        "account": account_id, "as_of": as_of, "since": since, "before": resumed_before
+    }  # fmt: skip
 
     def rows(sql: str) -> list[Any]:
         # DuckDB refuses named parameters a statement does not use
@@ -489,23 +513,40 @@ def load_account_marks(
         "SELECT max(as_of) FILTER (WHERE as_of < $as_of), max(as_of), bool_or(as_of = $as_of)"
         " FROM intervals WHERE account_id = $account"
     )
-    ((start, peak),) = rows(
+    ((trading, resumed),) = rows(
+        "SELECT arg_max(state, ts), max(ts) FILTER (WHERE state = 'active' AND source = 'manual'"
+        " AND ts < coalesce($before::TIMESTAMPTZ, 'infinity')) FROM trading_state"
+        " WHERE account_id = $account"
+    )
+    params["resumed"] = resumed
+    ((start, peak, at_resume, since_resume),) = rows(
         "SELECT arg_max(equity, ts) FILTER (WHERE ts < $since),"
-        " max(equity) FILTER (WHERE ts < $as_of) FROM equity WHERE account_id = $account"
+        " max(equity) FILTER (WHERE ts < $as_of),"
+        " arg_max(equity, ts) FILTER (WHERE ts <= $resumed::TIMESTAMPTZ AND ts < $as_of),"
+        " max(equity) FILTER (WHERE ts > $resumed::TIMESTAMPTZ AND ts < $as_of)"
+        " FROM equity WHERE account_id = $account"
     )
     ((initial, kind),) = rows(
         "SELECT max(initial_cash), max(kind) FROM accounts WHERE account_id = $account"
     )
-    ((trading,),) = rows("SELECT arg_max(state, ts) FROM trading_state WHERE account_id = $account")
     initial = float(initial) if initial is not None else initial_cash
+    session_start = float(start) if start is not None else initial
+    peak_equity = max(float(peak) if peak is not None else initial, initial)
+    guard_start = None
+    if at_resume is not None:
+        # a resume acknowledges the losses before it: the guards count from its equity
+        peak_equity = max(float(at_resume), float(since_resume or at_resume))
+        if resumed >= since:
+            guard_start = float(at_resume)
     return AccountMarks(
         last_before=last.astimezone(UTC) if last is not None else None,
         latest=latest.astimezone(UTC) if latest is not None else None,
-        session_start_equity=float(start) if start is not None else initial,
-        peak_equity=max(float(peak) if peak is not None else initial, initial),
+        session_start_equity=session_start,
+        peak_equity=peak_equity,
         committed_summary=committed_summary(conn, account_id, as_of) if done else None,
         trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
         kind=kind or "paper",
+        guard_start_equity=guard_start,
     )
 
 

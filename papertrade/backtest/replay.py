@@ -254,7 +254,9 @@ def replay_intervals(
     fills: list[Fill] = []
     for as_of in times:
         session = calendar.session_at(as_of)
-        marks = interval.load_account_marks(conn, account, as_of, session, initial)
+        marks = interval.load_account_marks(
+            conn, account, as_of, session, initial, resumed_before=as_of
+        )
         history = interval.load_history(conn, account, as_of, settings.market_data.history_bars)
         run = interval.IntervalRun(
             settings=settings,
@@ -267,6 +269,7 @@ def replay_intervals(
             trading_state=get_trading_state(conn, account, before=as_of).state,
             session_start_equity=marks.session_start_equity,
             peak_equity=marks.peak_equity,
+            guard_start_equity=marks.guard_start_equity,
             history=history,
             previous_mids=interval.previous_mids(history, last),
             last_committed=last,

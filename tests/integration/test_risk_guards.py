@@ -1,0 +1,144 @@
+"""The portfolio guards (daily loss, drawdown) on a paper account over real intervals: what
+trips them, and how `kill-switch off` brings the account back."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from paper_broker.enums import Side, TradingState
+from paper_broker.market_data.replay import ReplayProvider
+from paper_broker.records import OrderIntent
+from papertrade.interval import run_interval
+from papertrade.settings import Settings, load_settings
+from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams
+from tests.support.accounts import SESSION_OPEN
+from warehouse.connection import connect
+from warehouse.trading_state import set_trading_state
+
+MINUTE = timedelta(minutes=1)
+
+
+class BuyWhenFlat(BaseStrategy):
+    """Buys 1,000 shares of AAA when it holds none, and 10 of BBB at every interval: the
+    BBB buys show whether the account may add exposure."""
+
+    name: ClassVar[str] = "buy_when_flat"
+    Params: ClassVar[type[StrategyParams]] = NoParams
+
+    def _prepare(self, values: np.ndarray, symbols: tuple[str, ...], timestamps: Any) -> Prepared:
+        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
+
+    def decide(
+        self, t: int, prepared: Prepared, positions: np.ndarray, equity: float,
+        prices: np.ndarray, tradable: np.ndarray,
+    ) -> list[OrderIntent]:  # fmt: skip
+        held = dict(zip(prepared.symbols, positions.tolist(), strict=True))
+        out = [OrderIntent("BBB", Side.BUY, 10, strategy=self.name)]
+        if held.get("AAA", 0.0) == 0.0:
+            out.insert(0, OrderIntent("AAA", Side.BUY, 1000, strategy=self.name))
+        return out
+
+
+def account(tmp_path: Path, risk: str) -> Settings:
+    """An account with no costs and no pre-trade limit in the way: 101,000 of cash, of which
+    the first interval puts 100,000 into 1,000 AAA at 100."""
+    cfg = tmp_path / "papertrade.toml"
+    cfg.write_text(
+        f"""
+[account]
+initial_cash = 101000
+
+[universe]
+symbols = ["AAA", "BBB"]
+
+[market_data]
+history_bars = 1
+max_jump_pct = 0.9
+
+[strategy]
+name = "{__name__}:BuyWhenFlat"
+
+[broker]
+slippage_model = "none"
+commission_model = "zero"
+
+[risk]
+max_order_notional = 1e9
+max_position_notional = 1e9
+max_gross_exposure = 1e9
+max_net_exposure = 1e9
+{risk}
+
+[warehouse]
+path = "{tmp_path / "pt.duckdb"}"
+"""
+    )
+    return load_settings(cfg)
+
+
+def market(prices: dict[datetime, float]) -> ReplayProvider:
+    """AAA at the given prices (no spread), BBB at 10 throughout."""
+    rows = [
+        {"quote_ts": ts, "symbol": symbol, "bid": px, "ask": px, "last": px, "volume": 1e8}
+        for ts, aaa in prices.items()
+        for symbol, px in (("AAA", aaa), ("BBB", 10.0))
+    ]
+    return ReplayProvider(pd.DataFrame(rows))
+
+
+def resume(settings: Settings, ts: datetime) -> None:
+    """`papertrade kill-switch off`, stamped `ts`."""
+    with connect(settings.warehouse.path) as conn:
+        set_trading_state(
+            conn, settings.account.id, TradingState.ACTIVE, "manual resume", "manual", ts
+        )
+
+
+def test_a_resume_after_a_drawdown_halt_lets_the_account_trade_again(tmp_path: Path) -> None:
+    # 1,000 AAA bought at 100 with 101,000 of equity: at 90 the account is 9.9% below its
+    # peak, at 89 10.9%: halted
+    settings = account(tmp_path, "max_drawdown_pct = 0.10\ndaily_loss_limit_pct = 0.5")
+    times = [SESSION_OPEN + k * MINUTE for k in range(5)]
+    provider = market(dict(zip(times, [100.0, 90.0, 89.0, 89.0, 89.0], strict=True)))
+    for as_of in times[:3]:
+        run_interval(settings, as_of, provider)
+    resume(settings, times[2] + 30 * timedelta(seconds=1))
+
+    after = [run_interval(settings, as_of, provider) for as_of in times[3:]]
+
+    # the operator resumed at 90,000 of equity with the loss behind him: the drawdown
+    # counts from there, and the account trades again
+    assert [s["trading_state"] for s in after] == ["active", "active"]
+    assert [s["n_fills"] for s in after] == [1, 1]
+    with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
+        moves = conn.execute(
+            "SELECT ts, state_before, state_after FROM risk_events"
+            " WHERE state_before <> state_after ORDER BY ts"
+        ).fetchall()
+    assert [(ts.astimezone(times[0].tzinfo), a, b) for ts, a, b in moves] == [
+        (times[2], "active", "halted"),
+        (times[2] + timedelta(seconds=30), "halted", "active"),
+    ]
+
+
+def test_a_resume_measures_the_days_loss_from_the_resume(tmp_path: Path) -> None:
+    # 5% down on the day: reducing; resumed at that equity, a further 1.05% loss does
+    # not trip again, a further 5% does
+    settings = account(tmp_path, "daily_loss_limit_pct = 0.05")
+    times = [SESSION_OPEN + k * MINUTE for k in range(5)]
+    provider = market(dict(zip(times, [100.0, 94.0, 94.0, 93.0, 88.0], strict=True)))
+    for as_of in times[:2]:
+        run_interval(settings, as_of, provider)
+    resume(settings, times[1] + timedelta(seconds=30))
+
+    after = [run_interval(settings, as_of, provider) for as_of in times[2:]]
+
+    assert [s["trading_state"] for s in after] == ["active", "active", "reducing"]
+    # the day's P&L is still the session's
+    assert after[-1]["day_pnl"] == -12_000.0
