@@ -33,7 +33,7 @@ from paper_broker.enums import RejectReason, TradingState
 from paper_broker.ids import client_order_id
 from paper_broker.market_data.protocol import MarketDataProvider
 from paper_broker.market_data.validation import QuoteLimits, validate_quotes
-from paper_broker.records import Fill, Order, OrderIntent, Rejection
+from paper_broker.records import BrokerState, Fill, Order, OrderIntent, Rejection
 from paper_broker.risk.events import RiskEvent
 from paper_broker.risk.guard import (
     GuardOutcome,
@@ -93,6 +93,9 @@ class IntervalRun:
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
+    # the broker state the run was loaded from (None for a new account): a run that must
+    # decide again (`persist`) starts from it
+    loaded_state: BrokerState | None = None
     # where the daily loss guard measures from: the session's start, or the equity at a
     # manual resume during the session (None: `session_start_equity`)
     guard_start_equity: float | None = None
@@ -208,6 +211,7 @@ def open_run(
         gap=gap,
         warmup_bars=warmup,
         new_account=state is None,
+        loaded_state=state,
         settings_changed=settings_changed(recorded, settings),
     )
 
@@ -322,6 +326,7 @@ def build_commit(run: IntervalRun) -> Any:
         bars=run.warmup_bars,
         based_on=run.last_committed,
         check_based_on=True,
+        based_on_state=run.trading_state,
         orders_complete=True,
         extra={
             "day_pnl": account.equity - run.session_start_equity,
@@ -331,18 +336,63 @@ def build_commit(run: IntervalRun) -> Any:
     )
 
 
-def persist(run: IntervalRun, on_stage: Any = None) -> dict[str, Any]:
-    """Commit the interval in one transaction; an already committed one is a no-op."""
-    from warehouse.commit import commit_interval
+# how often a run decides again when the kill switch keeps moving under it
+_MAX_REDECIDE = 3
 
-    result = commit_interval(
-        run.settings.warehouse.path,
-        build_commit(run),
-        timeout=run.settings.warehouse.lock_timeout_seconds,
-        on_stage=on_stage,
-    )
+
+def persist(run: IntervalRun, on_stage: Any = None) -> dict[str, Any]:
+    """Commit the interval in one transaction; an already committed one is a no-op.
+
+    `papertrade kill-switch` does not wait for a running interval (it must answer while a
+    provider is slow), so the state may have moved since the run loaded it: the commit
+    then refuses, and the run decides again from its loaded state and the same quotes in
+    the new state, so a halt that was answered is never followed by the running
+    interval's trades."""
+    from warehouse.commit import TradingStateChanged, commit_interval
+
+    for attempt in range(_MAX_REDECIDE + 1):
+        try:
+            result = commit_interval(
+                run.settings.warehouse.path,
+                build_commit(run),
+                timeout=run.settings.warehouse.lock_timeout_seconds,
+                on_stage=on_stage,
+            )
+            break
+        except TradingStateChanged as exc:
+            if attempt == _MAX_REDECIDE:
+                raise
+            log.warning("%s: deciding again", exc)
+            redecide(run)
     status = IntervalStatus.COMMITTED if result.committed else IntervalStatus.ALREADY_COMMITTED
     return {**result.summary, "status": status}
+
+
+def redecide(run: IntervalRun) -> None:
+    """Run the interval's decisions again from the state it was loaded from, with the
+    trading state and guard marks the warehouse holds now and the quotes already fetched."""
+    from warehouse.connection import connect
+
+    settings = run.settings
+    with connect(
+        settings.warehouse.path, read_only=True, timeout=settings.warehouse.lock_timeout_seconds
+    ) as db:
+        marks = load_account_marks(
+            db, run.account_id, run.as_of, run.session, settings.account.initial_cash
+        )
+    config = broker_config_from_settings(settings)
+    symbols = settings.universe.symbols
+    if run.loaded_state is None:
+        run.broker = PaperBroker(run.account_id, settings.account.initial_cash, config, symbols)
+    else:
+        run.broker = PaperBroker.from_state(run.loaded_state, config, symbols)
+    run.trading_state = marks.trading_state
+    run.session_start_equity = marks.session_start_equity
+    run.peak_equity = marks.peak_equity
+    run.guard_start_equity = marks.guard_start_equity
+    run_strategy(run)
+    risk_check(run)
+    simulate_fills(run)
 
 
 def notify(

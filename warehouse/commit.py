@@ -150,6 +150,9 @@ class IntervalCommit:
     # land on top of a different one (two runs that raced past the account run lock)
     based_on: datetime | None = None
     check_based_on: bool = False
+    # the trading state the interval decided in; when set, the commit refuses to land if
+    # the account's state moved meanwhile (`papertrade kill-switch` while it ran)
+    based_on_state: TradingState | None = None
     # `orders` holds every order created or changed since the last commit (the broker's
     # drained changes): the open orders it leaves out are stored as they are, and rewriting
     # them cost an upsert (9 ms) every interval that had any
@@ -203,6 +206,8 @@ def _commit(
 
         if commit.check_based_on:
             _check_based_on(account, as_of, commit.based_on, latest)
+        if commit.based_on_state is not None:
+            _check_based_on_state(conn, account, as_of, commit.based_on_state)
 
         state = commit.state
         # an account with a committed interval was registered in that interval's transaction
@@ -360,6 +365,17 @@ def _check_based_on(
         raise StaleState(account, as_of, expected, latest)
 
 
+def _check_based_on_state(
+    conn: duckdb.DuckDBPyConnection, account: str, as_of: datetime, expected: TradingState
+) -> None:
+    ((current,),) = conn.execute(
+        "SELECT arg_max(state, ts) FROM trading_state WHERE account_id = ?", [account]
+    ).fetchall()
+    found = TradingState(current) if current is not None else TradingState.ACTIVE
+    if found is not TradingState(expected):
+        raise TradingStateChanged(account, as_of, TradingState(expected), found)
+
+
 @contextmanager
 def _refusing_duplicates(account: str, as_of: datetime) -> Iterator[None]:
     """A key the transaction violated, as the error that says what it means."""
@@ -390,6 +406,22 @@ class StaleState(PapertradeError):
             f"interval {as_of.isoformat()} of {account_id} was built on {expected}, "
             f"but the last committed interval is {found}; nothing written"
         )
+
+
+class TradingStateChanged(PapertradeError):
+    """The account's trading state changed (by `papertrade kill-switch`) while the interval
+    decided in the one it loaded; nothing was written. The caller decides again in the
+    new state: a halt answered at once must not be followed by the fills of an interval
+    that was already running."""
+
+    def __init__(
+        self, account_id: str, as_of: datetime, expected: TradingState, found: TradingState
+    ) -> None:
+        super().__init__(
+            f"interval {as_of.isoformat()} of {account_id} decided while {expected}, but the "
+            f"account is {found} now; nothing written"
+        )
+        self.found = found
 
 
 def insert_frame(

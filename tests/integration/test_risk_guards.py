@@ -1,5 +1,6 @@
-"""The portfolio guards (daily loss, drawdown) on a paper account over real intervals: what
-trips them, and how `kill-switch off` brings the account back."""
+"""The portfolio guards (daily loss, drawdown) and the kill switch on a paper account over
+real intervals: what trips them, how `kill-switch off` brings the account back, and a
+switch thrown while an interval runs."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any, ClassVar
 import duckdb
 import numpy as np
 import pandas as pd
+from typer.testing import CliRunner
 
 from paper_broker.enums import Side, TradingState
 from paper_broker.market_data.replay import ReplayProvider
 from paper_broker.records import OrderIntent
+from papertrade.cli import app
 from papertrade.interval import run_interval
 from papertrade.settings import Settings, load_settings
 from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams
@@ -45,7 +48,7 @@ class BuyWhenFlat(BaseStrategy):
         return out
 
 
-def account(tmp_path: Path, risk: str) -> Settings:
+def account(tmp_path: Path, risk: str = "") -> Settings:
     """An account with no costs and no pre-trade limit in the way: 101,000 of cash, of which
     the first interval puts 100,000 into 1,000 AAA at 100."""
     cfg = tmp_path / "papertrade.toml"
@@ -82,14 +85,18 @@ path = "{tmp_path / "pt.duckdb"}"
     return load_settings(cfg)
 
 
-def market(prices: dict[datetime, float]) -> ReplayProvider:
+def quotes(prices: dict[datetime, float]) -> pd.DataFrame:
     """AAA at the given prices (no spread), BBB at 10 throughout."""
     rows = [
         {"quote_ts": ts, "symbol": symbol, "bid": px, "ask": px, "last": px, "volume": 1e8}
         for ts, aaa in prices.items()
         for symbol, px in (("AAA", aaa), ("BBB", 10.0))
     ]
-    return ReplayProvider(pd.DataFrame(rows))
+    return pd.DataFrame(rows)
+
+
+def market(prices: dict[datetime, float]) -> ReplayProvider:
+    return ReplayProvider(quotes(prices))
 
 
 def resume(settings: Settings, ts: datetime) -> None:
@@ -142,3 +149,42 @@ def test_a_resume_measures_the_days_loss_from_the_resume(tmp_path: Path) -> None
     assert [s["trading_state"] for s in after] == ["active", "active", "reducing"]
     # the day's P&L is still the session's
     assert after[-1]["day_pnl"] == -12_000.0
+
+
+class HaltWhileQuoting(ReplayProvider):
+    """A market whose quotes for `halt_at` take long enough for the operator to run
+    `papertrade kill-switch on` meanwhile: the interval has loaded its state and not yet
+    committed."""
+
+    halt_at: datetime
+    config: Path
+
+    def quotes(self, symbols: list[str], as_of: datetime) -> pd.DataFrame:
+        if as_of == self.halt_at:
+            switch = ["kill-switch", "on", "--reason", "stop now", "--config", str(self.config)]
+            result = CliRunner().invoke(app, switch)
+            assert result.exit_code == 0, result.output
+        return super().quotes(symbols, as_of)
+
+
+def test_a_halt_while_an_interval_runs_stops_that_intervals_trades(tmp_path: Path) -> None:
+    settings = account(tmp_path)
+    times = [SESSION_OPEN + k * MINUTE for k in range(2)]
+    provider = HaltWhileQuoting(quotes(dict.fromkeys(times, 100.0)))
+    provider.halt_at, provider.config = times[1], tmp_path / "papertrade.toml"
+    run_interval(settings, times[0], provider)
+
+    summary = run_interval(settings, times[1], provider)
+
+    # `kill-switch on` said HALTED before the interval committed: it trades nothing
+    assert (summary["trading_state"], summary["n_fills"]) == ("halted", 0)
+    with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
+        fills = conn.execute("SELECT ts, symbol FROM fills ORDER BY ts, symbol").fetchall()
+        refused = conn.execute(
+            "SELECT symbol, reject_reason FROM orders WHERE created_at = ?", [times[1]]
+        ).fetchall()
+    assert [(ts.astimezone(times[0].tzinfo), s) for ts, s in fills] == [
+        (times[0], "AAA"),
+        (times[0], "BBB"),
+    ]
+    assert refused == [("BBB", "TRADING_HALTED")]
