@@ -80,6 +80,10 @@ __all__ = [
 
 # quantities closer than this to zero are flat (float64 share arithmetic)
 _QTY_EPS = 1e-9
+# a ratio within this relative distance of its limit is at the limit: float64 division
+# rounds an exact ratio of prices or equities by a few ulps either way (a tick beyond a
+# limit is more than 1e-8 of it for prices below a million)
+_REL_EPS = 1e-9
 
 # rules whose detail reads "<reason>: <value> > <limit>"; the others name a fact instead
 _NUMERIC = frozenset(
@@ -271,7 +275,10 @@ class RiskGuard:
                 limit_dev = np.abs(limit_px - mid) / mid
                 stop_dev = np.abs(stop_px - mid) / mid
             dev = np.fmax(np.where(is_limit, limit_dev, np.nan), stop_dev) * 100.0
-            collar = np.nan_to_num(dev, nan=0.0) > cfg.price_collar_pct * 100.0
+            # a price exactly at the collar passes: the division rounds (a mid of 1.00
+            # and a limit of 1.05 give 5.000000000000004%), so the last ulps are not a breach
+            edge = cfg.price_collar_pct * 100.0 * (1.0 + _REL_EPS)
+            collar = np.nan_to_num(dev, nan=0.0) > edge
             hit(collar, rb.COLLAR, dev, cfg.price_collar_pct * 100.0)
 
         rows = np.flatnonzero(code < 0).tolist()

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from paper_broker.enums import OrderType, RejectReason, Side, TradingState
 from paper_broker.records import OrderIntent, PortfolioView
@@ -404,3 +407,26 @@ def test_config_from_settings_mirrors_risk_and_account():
     assert cfg.max_order_notional == 123.0 and cfg.restricted_symbols == {"XYZ"}
     assert cfg.daily_loss_action is TradingState.HALTED
     assert (cfg.allow_short, cfg.margin_multiplier) == (True, 2.0)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    twentieths=st.integers(min_value=1, max_value=500_000),
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    away=st.sampled_from([1, -1]),
+    beyond=st.booleans(),
+)
+def test_a_limit_exactly_at_the_collar_passes_and_one_tick_beyond_is_refused(
+    twentieths: int, side: Side, away: int, beyond: bool
+) -> None:
+    # mid and limit on the cent grid, the limit exactly 5% from the mid (plus a tick): a
+    # mid of 1.00 with a limit of 1.05 was refused as "PRICE_OUTSIDE_COLLAR: 5.00 > 5.00"
+    cents = 20 * twentieths
+    limit_cents = cents + away * (cents // 20 + (1 if beyond else 0))
+    intent = OrderIntent(
+        "AAA", side, 1, OrderType.LIMIT, limit_price=limit_cents / 100, strategy="t"
+    )
+
+    decision = check(config(price_collar_pct=0.05), [intent], q=quotes(AAA=cents / 100))
+
+    assert reasons(decision) == ([RejectReason.PRICE_OUTSIDE_COLLAR] if beyond else [])
