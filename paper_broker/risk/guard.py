@@ -80,10 +80,10 @@ __all__ = [
 
 # quantities closer than this to zero are flat (float64 share arithmetic)
 _QTY_EPS = 1e-9
-# a ratio within this relative distance of its limit is at the limit: float64 division
-# rounds an exact ratio of prices or equities by a few ulps either way (a tick beyond a
-# limit is more than 1e-8 of it for prices below a million)
-_REL_EPS = 1e-9
+# a ratio within this relative distance of its limit is at the limit: float64 arithmetic
+# rounds an exact ratio of prices or equities by a few ulps (1e-16) either way, while a
+# tick or a cent beyond a limit is more than 1e-11 of it below a billion
+_REL_EPS = 1e-12
 
 # rules whose detail reads "<reason>: <value> > <limit>"; the others name a fact instead
 _NUMERIC = frozenset(
@@ -448,7 +448,8 @@ class RiskGuard:
         current = state
         events: list[RiskEvent] = []
         for rule, reason, loss, limit, action, context in guards:
-            if loss < limit:
+            # a loss of exactly the limit trips it, though the division may round it below
+            if loss < limit * (1.0 - _REL_EPS):
                 continue
             new = escalate(current, action)
             if new is current:

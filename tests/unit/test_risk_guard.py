@@ -362,6 +362,28 @@ def test_max_drawdown_from_the_peak(equity, trips):
         assert event.value == pytest.approx((100_000.0 - equity) / 100_000.0)
 
 
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    twentieths=st.integers(min_value=1, max_value=10**9),
+    rule=st.sampled_from(["daily_loss_limit", "max_drawdown"]),
+    short=st.booleans(),
+)
+def test_a_loss_of_exactly_the_limit_trips_and_a_cent_less_does_not(
+    twentieths: int, rule: str, short: bool
+) -> None:
+    # a start or peak and an equity exactly 5% below it, in cents: 100,003.00 and
+    # 95,002.85 gave a loss of 0.04999999999999994, and the guard did not trip
+    cents = 20 * twentieths
+    equity = (cents - cents // 20 + (1 if short else 0)) / 100
+    g = guard(daily_loss_limit_pct=0.05, max_drawdown_pct=0.05)
+    if rule == "daily_loss_limit":
+        outcome = g.evaluate_portfolio(equity, cents / 100, equity, OPEN, NOW)
+    else:
+        outcome = g.evaluate_portfolio(equity, equity, cents / 100, OPEN, NOW)
+
+    assert [e.rule for e in outcome.events] == ([] if short else [rule])
+
+
 def test_both_guards_escalate_in_turn_and_flatten_on_halt():
     g = guard(flatten_on_halt=True)
 
