@@ -3,7 +3,8 @@ trip the kill switch.
 
 Pre-trade, each intent is checked in this order and the first failing rule rejects it:
 
-1. trading state HALTED -> TRADING_HALTED (only kill-switch flatten intents that reduce pass);
+1. trading state HALTED -> TRADING_HALTED (only kill-switch flatten intents that reduce pass;
+   they close each position in one order, so rules 5, 6, 10 and 11 do not apply to them);
 2. quantity not finite or <= 0 -> INVALID_QUANTITY;
 3. symbol restricted -> RESTRICTED_SYMBOL;
 4. no valid quote -> NO_VALID_QUOTE;
@@ -263,8 +264,11 @@ class RiskGuard:
             hit(np.fromiter((s.upper() in cfg.restricted_symbols for s in names), bool, n),
                 rb.RESTRICTED)  # fmt: skip
         hit(~has_quote | ~np.isfinite(price) | (price <= 0), rb.NO_QUOTE)
-        hit(qty > cfg.max_order_quantity, rb.MAX_QTY, qty, cfg.max_order_quantity)
-        hit(notional > cfg.max_order_notional, rb.MAX_NOTIONAL, notional,
+        # the kill switch's flatten closes each position in one order, whatever its size:
+        # it is sent once, at the halt, and a refusal would leave the halted account holding
+        sized = np.ones(n, bool) if batch.kill_switch is None else ~batch.kill_switch
+        hit(sized & (qty > cfg.max_order_quantity), rb.MAX_QTY, qty, cfg.max_order_quantity)
+        hit(sized & (notional > cfg.max_order_notional), rb.MAX_NOTIONAL, notional,
             cfg.max_order_notional)  # fmt: skip
         if batch.limit_price is not None or batch.stop_price is not None:
             nan = np.full(n, np.nan)
@@ -327,6 +331,7 @@ class RiskGuard:
         gross0 = gross = float(portfolio.gross_exposure) + extra_gross
         net = float(portfolio.net_exposure)
         worst_net = max(abs(net + net_up), abs(net - net_down))
+        flatten = [False] * len(sym_of) if batch.kill_switch is None else batch.kill_switch.tolist()
         gated = state is TradingState.HALTED or state is TradingState.REDUCING
         gate = rb.HALTED if state is TradingState.HALTED else rb.REDUCING
         n_open = portfolio.open_order_count + 1
@@ -351,9 +356,9 @@ class RiskGuard:
                 why = gate
             elif not cfg.allow_short and after < -_QTY_EPS:
                 why, val, lim = rb.SHORT, after, 0.0
-            elif n_open > cfg.max_open_orders:
+            elif n_open > cfg.max_open_orders and not flatten[k]:
                 why, val, lim = rb.OPEN_ORDERS, n_open, cfg.max_open_orders
-            elif n_interval > cfg.max_orders_per_interval:
+            elif n_interval > cfg.max_orders_per_interval and not flatten[k]:
                 why, val, lim = rb.PER_INTERVAL, n_interval, cfg.max_orders_per_interval
             elif size_after > size and size_after * px > cfg.max_position_notional:
                 why, val, lim = rb.POSITION, size_after * px, cfg.max_position_notional

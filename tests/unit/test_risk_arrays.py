@@ -97,10 +97,13 @@ def reference_check(
         mark(restricted, RejectReason.RESTRICTED_SYMBOL, "restricted_symbols", None, None)
     mark(~has_quote | ~np.isfinite(price) | (price <= 0), RejectReason.NO_VALID_QUOTE,
          "quote", None, None)  # fmt: skip
-    mark(qty > cfg.max_order_quantity, RejectReason.QUANTITY_EXCEEDS_MAX_PER_ORDER,
+    # the kill switch's flatten is held to neither the per-order nor the count limits
+    flatten = np.fromiter((i.strategy == KILL_SWITCH_STRATEGY for i in intents), bool, n)
+    mark(~flatten & (qty > cfg.max_order_quantity), RejectReason.QUANTITY_EXCEEDS_MAX_PER_ORDER,
          "max_order_quantity", qty, cfg.max_order_quantity)  # fmt: skip
-    mark(notional > cfg.max_order_notional, RejectReason.NOTIONAL_EXCEEDS_MAX_PER_ORDER,
-         "max_order_notional", notional, cfg.max_order_notional)  # fmt: skip
+    mark(~flatten & (notional > cfg.max_order_notional),
+         RejectReason.NOTIONAL_EXCEEDS_MAX_PER_ORDER, "max_order_notional", notional,
+         cfg.max_order_notional)  # fmt: skip
     with np.errstate(invalid="ignore", divide="ignore"):
         limit_dev = np.abs(limit_px - mid) / mid
         stop_dev = np.abs(stop_px - mid) / mid
@@ -137,10 +140,12 @@ def reference_check(
              "kill_switch", math.nan, math.nan),
             (not cfg.allow_short and after < -_QTY_EPS,
              RejectReason.SHORT_SELLING_NOT_ALLOWED, "allow_short", after, 0.0),
-            (portfolio.open_order_count + len(approved_idx) + 1 > cfg.max_open_orders,
+            (not flatten[k]
+             and portfolio.open_order_count + len(approved_idx) + 1 > cfg.max_open_orders,
              RejectReason.MAX_OPEN_ORDERS, "max_open_orders",
              portfolio.open_order_count + len(approved_idx) + 1, cfg.max_open_orders),
-            (orders_this_interval + len(approved_idx) + 1 > cfg.max_orders_per_interval,
+            (not flatten[k]
+             and orders_this_interval + len(approved_idx) + 1 > cfg.max_orders_per_interval,
              RejectReason.MAX_ORDERS_PER_INTERVAL, "max_orders_per_interval",
              orders_this_interval + len(approved_idx) + 1, cfg.max_orders_per_interval),
             (abs(after) > abs(before) and abs(after) * px > cfg.max_position_notional,

@@ -237,6 +237,24 @@ def test_halted_rejects_everything_but_flattening():
     assert reasons(decision) == [RejectReason.TRADING_HALTED]
 
 
+def test_flattening_on_halt_is_not_held_to_the_per_order_and_count_limits():
+    # 900 AAA at 75 (67,500) under the default 50,000 per order: the flatten was refused
+    # as NOTIONAL_EXCEEDS_MAX_PER_ORDER, and the halted account kept the position
+    pv = replace(portfolio(marks={"AAA": 75.0, "BBB": 75.0}, AAA=900, BBB=-200), open_order_count=5)
+    cfg = config(
+        max_order_notional=50_000.0, max_order_quantity=100, max_open_orders=5,
+        max_orders_per_interval=1,
+    )  # fmt: skip
+
+    decision = check(cfg, flatten_intents(pv), pv, quotes(AAA=75.0, BBB=75.0), TradingState.HALTED)
+
+    assert [(i.symbol, i.side, i.quantity) for i in decision.approved] == [
+        ("AAA", Side.SELL, 900),
+        ("BBB", Side.BUY, 200),
+    ]
+    assert decision.rejections == []
+
+
 def test_reducing_lets_a_closing_order_through_and_blocks_opening_ones():
     pv = portfolio(AAA=100)
     intents = [sell("AAA", 100), buy("BBB", 1), sell("AAA", 1)]
