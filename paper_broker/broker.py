@@ -59,6 +59,7 @@ from paper_broker.records import (
     PositionRecord,
     Rejection,
 )
+from paper_broker.risk.batch import KILL_SWITCH_STRATEGY
 
 _S = OrderStatus
 _NS = 1_000_000_000
@@ -490,12 +491,14 @@ class PaperBroker:
         return order
 
     def cancel_for_state(self, state: TradingState, now: datetime) -> list[Order]:
-        """Cancel the open orders a trading state forbids to fill: all of them when HALTED,
-        under REDUCING those that would not shrink their position (same side as it, or
-        more than it holds). A kill switch must stop resting orders too, not only new ones:
-        a limit order placed before the halt would otherwise still add exposure.
+        """Cancel the open orders a trading state forbids to fill: all of them when HALTED
+        but the rest of the kill switch's own flatten orders (a flatten the volume cap
+        filled in part closes the position over the next intervals), under REDUCING those
+        that would not shrink their position (same side as it, or more than it holds). A
+        kill switch must stop resting orders too, not only new ones: a limit order placed
+        before the halt would otherwise still add exposure.
 
-        Under REDUCING the orders of a symbol are taken in priority order and share what it
+        The orders of a symbol that may stay are taken in priority order and share what it
         holds: two sells of 60 against a long of 100 would together go short 20, so the
         first stays and the second is canceled."""
         if state is TradingState.ACTIVE:
@@ -509,10 +512,11 @@ class PaperBroker:
             held = float(led.qty[i])
             room = left.get(i, abs(held))
             sign = 1.0 if o.side is Side.BUY else -1.0
-            shrinks = sign * held < 0 and o.remaining <= room + QTY_EPS
+            may_stay = state is TradingState.REDUCING or o.strategy == KILL_SWITCH_STRATEGY
+            shrinks = may_stay and sign * held < 0 and o.remaining <= room + QTY_EPS
             if shrinks:
                 left[i] = room - o.remaining
-            if state is TradingState.HALTED or not shrinks:
+            else:
                 transition(o, _S.CANCELED, now)
                 self._close(o)
                 canceled.append(o)

@@ -10,7 +10,7 @@ import pytest
 
 from paper_broker.broker import PaperBroker
 from paper_broker.enums import OrderStatus, TradingState
-from paper_broker.risk import RiskConfig, RiskGuard
+from paper_broker.risk import RiskConfig, RiskGuard, flatten_intents
 from paper_broker.risk.kill_switch import (
     IllegalStateTransition,
     Trigger,
@@ -182,3 +182,23 @@ def test_reducing_refuses_a_new_order_that_goes_past_flat_with_a_resting_one() -
         "TRADING_REDUCING: reducing allows only orders that reduce a position"
     ]
     assert len(within.approved) == 1
+
+
+def test_a_halt_keeps_the_rest_of_its_own_flatten_order_working() -> None:
+    # long 900 A; the guard's halt sent a market sell of 900 that the volume cap filled 300
+    # of: the next interval, still halted, canceled the flatten's rest with the other
+    # resting orders, and the halted account kept 600 shares for good
+    broker = make_broker(config=frictionless(max_volume_share=0.1), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 900)], at(0))
+    broker.process_quotes(make_quotes(["A"], spread_bps=0, volume=1e9), at(0))
+    (flatten,) = broker.submit(flatten_intents(broker.portfolio_view()), at(1)).orders
+    (resting,) = broker.submit(
+        [make_intent("A", "buy", 10, "limit", "gtc", limit=80.0)], at(1)
+    ).orders
+    broker.process_quotes(make_quotes(["A"], spread_bps=0, volume=3_000, ts=at(1)), at(1))
+    assert broker.positions()[0].quantity == 600.0
+
+    canceled = broker.cancel_for_state(TradingState.HALTED, at(2))
+
+    assert [o.order_id for o in canceled] == [resting.order_id]
+    assert [o.order_id for o in broker.open_orders()] == [flatten.order_id]
