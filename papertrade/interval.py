@@ -515,11 +515,11 @@ class AccountMarks:
     interval is committed already (and its stored summary), and the account's current
     trading state.
 
-    The guards measure from the last manual resume (`kill-switch off`) when there is one:
-    the peak is the highest equity since the last snapshot before the resume, and during
-    the session of the resume the daily loss counts from that snapshot. Measured from the
-    account's all-time peak, a drawdown halt tripped again at the first interval after
-    every resume, so the account could never trade again."""
+    The guards measure from the last manual resume (`kill-switch off`) of a state a guard
+    set, when there is one: the peak is the highest equity since the last snapshot before
+    the resume, and during the session of the resume the daily loss counts from that
+    snapshot. Measured from the account's all-time peak, a drawdown halt tripped again at
+    the first interval after every resume, so the account could never trade again."""
 
     last_before: datetime | None
     latest: datetime | None
@@ -563,11 +563,11 @@ def load_account_marks(
         "SELECT max(as_of) FILTER (WHERE as_of < $as_of), max(as_of), bool_or(as_of = $as_of)"
         " FROM intervals WHERE account_id = $account"
     )
-    ((trading, resumed),) = rows(
-        "SELECT arg_max(state, ts), max(ts) FILTER (WHERE state = 'active' AND source = 'manual'"
-        " AND ts < coalesce($before::TIMESTAMPTZ, 'infinity')) FROM trading_state"
-        " WHERE account_id = $account"
+    changes = rows(
+        "SELECT ts, state, source FROM trading_state WHERE account_id = $account ORDER BY ts"
     )
+    trading = changes[-1][1] if changes else None
+    resumed = lifted_guard_at(changes, resumed_before)
     params["resumed"] = resumed
     ((start, peak, at_resume, since_resume),) = rows(
         "SELECT arg_max(equity, ts) FILTER (WHERE ts < $since),"
@@ -598,6 +598,24 @@ def load_account_marks(
         kind=kind or "paper",
         guard_start_equity=guard_start,
     )
+
+
+def lifted_guard_at(changes: list[Any], before: datetime | None) -> datetime | None:
+    """When the last manual resume that lifted a state a guard had set took place (among the
+    `trading_state` rows `(ts, state, source)` in time order stamped before `before`), or
+    None. A pause and resume by hand alone moves nothing: it must not loosen the day's
+    loss limit."""
+    lifted, guarded = None, False
+    for ts, state, source in changes:
+        if before is not None and ts >= before:
+            break
+        if source == "guard":
+            guarded = True
+        elif state == TradingState.ACTIVE.value:
+            if guarded:
+                lifted = ts
+            guarded = False
+    return lifted
 
 
 def recorded_settings_json(conn: Any, account_id: str, as_of: datetime) -> str | None:

@@ -151,6 +151,26 @@ def test_a_resume_measures_the_days_loss_from_the_resume(tmp_path: Path) -> None
     assert after[-1]["day_pnl"] == -12_000.0
 
 
+def test_a_pause_and_resume_by_hand_does_not_loosen_the_days_loss_limit(
+    tmp_path: Path,
+) -> None:
+    # 4.95% down on the day, halted and resumed by hand (no guard had tripped): 1.6% more
+    # from the resume makes 6.4% on the day, past the 5% limit
+    settings = account(tmp_path, "daily_loss_limit_pct = 0.05")
+    times = [SESSION_OPEN + k * MINUTE for k in range(3)]
+    provider = market(dict(zip(times, [100.0, 95.0, 93.5], strict=True)))
+    for as_of in times[:2]:
+        run_interval(settings, as_of, provider)
+    with connect(settings.warehouse.path) as conn:
+        pause = times[1] + timedelta(seconds=10)
+        set_trading_state(conn, "paper", TradingState.HALTED, "look", "manual", pause)
+    resume(settings, times[1] + timedelta(seconds=20))
+
+    summary = run_interval(settings, times[2], provider)
+
+    assert summary["trading_state"] == "reducing"
+
+
 class HaltWhileQuoting(ReplayProvider):
     """A market whose quotes for `halt_at` take long enough for the operator to run
     `papertrade kill-switch on` meanwhile: the interval has loaded its state and not yet
