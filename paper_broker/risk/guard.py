@@ -52,7 +52,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from paper_broker.enums import OrderStatus, RejectReason, Side, TradingState
+from paper_broker.enums import OrderStatus, RejectReason, Side, TimeInForce, TradingState
 from paper_broker.quote_columns import quote_columns
 from paper_broker.records import Order, OrderIntent, PortfolioView, Rejection
 from paper_broker.risk import batch as rb
@@ -112,12 +112,15 @@ class GuardOutcome:
 
 
 def flatten_intents(portfolio: PortfolioView) -> list[OrderIntent]:
-    """Market intents closing every position, by symbol; RiskGuard lets them through HALTED."""
+    """Market intents closing every position, by symbol; RiskGuard lets them through HALTED.
+    They are good till canceled: the flatten is sent once, at the halt, and what the volume
+    cap leaves of it at the close must still close the position the next session."""
     return [
         OrderIntent(
             symbol=symbol,
             side=Side.SELL if qty > 0 else Side.BUY,
             quantity=abs(qty),
+            time_in_force=TimeInForce.GTC,
             strategy=KILL_SWITCH_STRATEGY,
         )
         for symbol, qty in sorted(portfolio.positions.items())

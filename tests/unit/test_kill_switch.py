@@ -202,3 +202,17 @@ def test_a_halt_keeps_the_rest_of_its_own_flatten_order_working() -> None:
 
     assert [o.order_id for o in canceled] == [resting.order_id]
     assert [o.order_id for o in broker.open_orders()] == [flatten.order_id]
+
+
+def test_the_rest_of_a_flatten_outlives_the_close() -> None:
+    # halted at the session's last interval with 600 of 900 left to sell: the day order
+    # expired at the close and the halted account held 600 shares for good
+    broker = make_broker(config=frictionless(max_volume_share=0.1), marks={"A": 100.0})
+    broker.submit([make_intent("A", "buy", 900)], at(0))
+    broker.process_quotes(make_quotes(["A"], spread_bps=0, volume=1e9), at(0))
+    (flatten,) = broker.submit(flatten_intents(broker.portfolio_view()), at(1)).orders
+    broker.process_quotes(make_quotes(["A"], spread_bps=0, volume=3_000, ts=at(1)), at(1))
+
+    expired = broker.expire_day_orders(at(2))
+
+    assert expired == [] and [o.order_id for o in broker.open_orders()] == [flatten.order_id]
