@@ -438,4 +438,9 @@ def kill_switch_off(
     as_json: JsonOpt = False,
 ) -> None:
     """Resume trading (state ACTIVE)."""
-    _set_state(config, db, account_id, "active", reason, as_json)
+    if not reason.strip():
+        # `--reason "$WHY"` with the variable unset: the resume would say nothing of why
+        raise UserError(
+            "kill-switch off --reason must not be empty (leave it out for 'manual resume')"
+        )
+    _set_state(config, db, account_id, "active", reason.strip(), as_json)

@@ -87,6 +87,21 @@ def test_a_reason_that_is_not_one_short_printable_line_is_refused(
     assert db.read_bytes() == before
 
 
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_an_empty_reason_to_resume_is_bad_input(tmp_path: Path, reason: str) -> None:
+    # it was stored as the resume's reason, and the status and alert said nothing of why
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))
+    runner.invoke(app, ["kill-switch", "on", "--reason", "look", "--db", str(db)])
+    before = db.read_bytes()
+
+    result = runner.invoke(app, ["kill-switch", "off", "--reason", reason, "--db", str(db)])
+
+    assert result.exit_code == 2
+    assert "--reason must not be empty" in result.output
+    assert db.read_bytes() == before
+
+
 class RestingBuyer(BaseStrategy):
     """Every interval, a GTC limit buy of 10 shares of each symbol 3% below its price:
     orders that rest until something cancels them."""
