@@ -99,6 +99,9 @@ class IntervalRun:
     # where the daily loss guard measures from: the session's start, or the equity at a
     # manual resume during the session (None: `session_start_equity`)
     guard_start_equity: float | None = None
+    # the trading state the run began in was set by a guard: with `flatten_on_halt`, a
+    # guard's halt goes on closing what its first flatten could not
+    state_set_by_guard: bool = False
     # the settings differ from those recorded for the account: the commit records them
     settings_changed: bool = False
     # filled in by the steps
@@ -204,6 +207,7 @@ def open_run(
         session_start_equity=marks.session_start_equity,
         peak_equity=marks.peak_equity,
         guard_start_equity=marks.guard_start_equity,
+        state_set_by_guard=marks.set_by_guard,
         history=history,
         previous_mids=prev_mids,
         last_committed=last,
@@ -259,11 +263,41 @@ def risk_check(run: IntervalRun) -> RiskDecision:
     if run.guard.flatten:
         flatten = flatten_intents(run.broker.portfolio_view())
         intents = _numbered(flatten, run.account_id, run.as_of)
+    elif _still_flattening(run, guard.config):
+        flatten = flatten_intents(_unflattened(run.broker.portfolio_view()))
+        intents = _numbered(flatten, run.account_id, run.as_of)
     valid = run.quotes[run.quotes["valid"]]
     run.decision = guard.check(
         intents, run.broker.portfolio_view(), valid, run.guard.state, now=run.as_of
     )
     return run.decision
+
+
+def _still_flattening(run: IntervalRun, config: Any) -> bool:
+    """A guard halted the account with `flatten_on_halt` in an earlier interval: what its
+    flatten could not close then (a symbol without a valid quote at the halt) is closed as
+    soon as it can be, not held for good."""
+    return bool(
+        config.flatten_on_halt
+        and run.state_set_by_guard
+        and run.trading_state is TradingState.HALTED
+        and run.guard is not None
+        and run.guard.state is TradingState.HALTED
+    )
+
+
+def _unflattened(view: Any) -> Any:
+    """The view with the positions the working orders leave open: an interval that began
+    halted canceled every other order before the strategy ran, so the working ones are the
+    rest of earlier flatten orders, which must not be sent twice."""
+    from dataclasses import replace
+
+    symbols = set(view.positions) | set(view.pending_buy) | set(view.pending_sell)
+    left = {
+        s: view.positions.get(s, 0.0) + view.pending_buy.get(s, 0.0) - view.pending_sell.get(s, 0.0)
+        for s in symbols
+    }
+    return replace(view, positions=left)
 
 
 def simulate_fills(run: IntervalRun) -> list[Fill]:
@@ -390,6 +424,7 @@ def redecide(run: IntervalRun) -> None:
     run.session_start_equity = marks.session_start_equity
     run.peak_equity = marks.peak_equity
     run.guard_start_equity = marks.guard_start_equity
+    run.state_set_by_guard = marks.set_by_guard
     run_strategy(run)
     risk_check(run)
     simulate_fills(run)
@@ -529,6 +564,8 @@ class AccountMarks:
     trading_state: TradingState = TradingState.ACTIVE
     kind: str = "paper"
     guard_start_equity: float | None = None
+    # the current trading state was set by a guard (not by hand)
+    set_by_guard: bool = False
 
 
 def load_account_marks(
@@ -567,6 +604,7 @@ def load_account_marks(
         "SELECT ts, state, source FROM trading_state WHERE account_id = $account ORDER BY ts"
     )
     trading = changes[-1][1] if changes else None
+    by_guard = bool(changes) and changes[-1][2] == "guard"
     resumed = lifted_guard_at(changes, resumed_before)
     params["resumed"] = resumed
     ((start, peak, at_resume, since_resume),) = rows(
@@ -597,6 +635,7 @@ def load_account_marks(
         trading_state=TradingState(trading) if trading is not None else TradingState.ACTIVE,
         kind=kind or "paper",
         guard_start_equity=guard_start,
+        set_by_guard=by_guard,
     )
 
 

@@ -266,7 +266,8 @@ def replay_intervals(
             broker=broker,
             strategy=load_strategy(settings.strategy.name, settings.strategy.params),
             # rows stamped at `as_of` itself were written by this interval's own guard
-            trading_state=get_trading_state(conn, account, before=as_of).state,
+            trading_state=(prior := get_trading_state(conn, account, before=as_of)).state,
+            state_set_by_guard=prior.source == "guard",
             session_start_equity=marks.session_start_equity,
             peak_equity=marks.peak_equity,
             guard_start_equity=marks.guard_start_equity,

@@ -48,7 +48,25 @@ class BuyWhenFlat(BaseStrategy):
         return out
 
 
-def account(tmp_path: Path, risk: str = "") -> Settings:
+class BuyBothOnce(BaseStrategy):
+    """Buys 500 AAA and 500 BBB at the first interval, then nothing."""
+
+    name: ClassVar[str] = "buy_both_once"
+    Params: ClassVar[type[StrategyParams]] = NoParams
+
+    def _prepare(self, values: np.ndarray, symbols: tuple[str, ...], timestamps: Any) -> Prepared:
+        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
+
+    def decide(
+        self, t: int, prepared: Prepared, positions: np.ndarray, equity: float,
+        prices: np.ndarray, tradable: np.ndarray,
+    ) -> list[OrderIntent]:  # fmt: skip
+        if positions.any():
+            return []
+        return [OrderIntent(s, Side.BUY, 500, strategy=self.name) for s in ("AAA", "BBB")]
+
+
+def account(tmp_path: Path, risk: str = "", strategy: str = "BuyWhenFlat") -> Settings:
     """An account with no costs and no pre-trade limit in the way: 101,000 of cash, of which
     the first interval puts 100,000 into 1,000 AAA at 100."""
     cfg = tmp_path / "papertrade.toml"
@@ -65,7 +83,7 @@ history_bars = 1
 max_jump_pct = 0.9
 
 [strategy]
-name = "{__name__}:BuyWhenFlat"
+name = "{__name__}:{strategy}"
 
 [broker]
 slippage_model = "none"
@@ -208,3 +226,32 @@ def test_a_halt_while_an_interval_runs_stops_that_intervals_trades(tmp_path: Pat
         (times[0], "BBB"),
     ]
     assert refused == [("BBB", "TRADING_HALTED")]
+
+
+def test_a_guards_halt_closes_what_had_no_valid_quote_at_the_halt_once_it_has(
+    tmp_path: Path,
+) -> None:
+    # 500 AAA and 500 BBB at 100; AAA falls to 80 while BBB's quote is crossed: 9.9% down,
+    # halted with flatten_on_halt. BBB could not be sold at the halt, and the flatten was
+    # never sent again: the halted account held 500 BBB for good
+    settings = account(
+        tmp_path, "max_drawdown_pct = 0.09\nflatten_on_halt = true", strategy="BuyBothOnce"
+    )
+    times = [SESSION_OPEN + k * MINUTE for k in range(4)]
+    rows = quotes(dict(zip(times, [100.0, 80.0, 80.0, 80.0], strict=True)))
+    rows.loc[rows["symbol"] == "BBB", ["bid", "ask", "last"]] = 100.0
+    crossed = (rows["symbol"] == "BBB") & (rows["quote_ts"] == times[1])
+    rows.loc[crossed, ["bid", "ask"]] = [101.0, 99.0]
+    provider = ReplayProvider(rows)
+
+    summaries = [run_interval(settings, as_of, provider) for as_of in times]
+
+    assert [s["trading_state"] for s in summaries] == ["active", *["halted"] * 3]
+    assert [s["n_fills"] for s in summaries] == [2, 1, 1, 0]
+    with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
+        held = conn.execute("SELECT symbol, quantity FROM latest_positions").fetchall()
+    assert held == []
+    # and a replay of the session agrees
+    replay = ["replay", "--date", "2026-11-23", "--config", str(tmp_path / "papertrade.toml")]
+    result = CliRunner().invoke(app, replay)
+    assert result.exit_code == 0, result.output
