@@ -264,7 +264,14 @@ def risk_check(run: IntervalRun) -> RiskDecision:
         flatten = flatten_intents(run.broker.portfolio_view())
         intents = _numbered(flatten, run.account_id, run.as_of)
     elif _still_flattening(run, guard.config):
-        flatten = flatten_intents(_unflattened(run.broker.portfolio_view()))
+        # only what can trade now: a symbol still without a valid quote (or restricted)
+        # waits, instead of a refusal and its alert at every interval of the halt
+        tradable = set(run.quotes.loc[run.quotes["valid"], "symbol"])
+        flatten = [
+            i
+            for i in flatten_intents(_unflattened(run.broker.portfolio_view()))
+            if i.symbol in tradable and i.symbol.upper() not in guard.config.restricted_symbols
+        ]
         intents = _numbered(flatten, run.account_id, run.as_of)
     valid = run.quotes[run.quotes["valid"]]
     run.decision = guard.check(

@@ -237,20 +237,25 @@ def test_a_guards_halt_closes_what_had_no_valid_quote_at_the_halt_once_it_has(
     settings = account(
         tmp_path, "max_drawdown_pct = 0.09\nflatten_on_halt = true", strategy="BuyBothOnce"
     )
-    times = [SESSION_OPEN + k * MINUTE for k in range(4)]
-    rows = quotes(dict(zip(times, [100.0, 80.0, 80.0, 80.0], strict=True)))
+    times = [SESSION_OPEN + k * MINUTE for k in range(5)]
+    rows = quotes(dict(zip(times, [100.0, 80.0, 80.0, 80.0, 80.0], strict=True)))
     rows.loc[rows["symbol"] == "BBB", ["bid", "ask", "last"]] = 100.0
-    crossed = (rows["symbol"] == "BBB") & (rows["quote_ts"] == times[1])
+    crossed = (rows["symbol"] == "BBB") & rows["quote_ts"].isin(times[1:3])
     rows.loc[crossed, ["bid", "ask"]] = [101.0, 99.0]
     provider = ReplayProvider(rows)
 
     summaries = [run_interval(settings, as_of, provider) for as_of in times]
 
-    assert [s["trading_state"] for s in summaries] == ["active", *["halted"] * 3]
-    assert [s["n_fills"] for s in summaries] == [2, 1, 1, 0]
+    assert [s["trading_state"] for s in summaries] == ["active", *["halted"] * 4]
+    # BBB sold at its first valid quote after the halt, refused only at the halt itself
+    assert [s["n_fills"] for s in summaries] == [2, 1, 0, 1, 0]
     with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
         held = conn.execute("SELECT symbol, quantity FROM latest_positions").fetchall()
+        refused = conn.execute(
+            "SELECT ts, symbol FROM risk_events WHERE reason = 'NO_VALID_QUOTE'"
+        ).fetchall()
     assert held == []
+    assert [(ts.astimezone(times[0].tzinfo), s) for ts, s in refused] == [(times[1], "BBB")]
     # and a replay of the session agrees
     replay = ["replay", "--date", "2026-11-23", "--config", str(tmp_path / "papertrade.toml")]
     result = CliRunner().invoke(app, replay)
