@@ -251,7 +251,9 @@ def test_an_unknown_account_or_a_day_without_intervals_is_bad_input(
         update={"account": settings.account.model_copy(update={"id": "nobody"})}
     )
 
-    with pytest.raises(UserError, match=r"unknown account in the warehouse: nobody \(it holds paper\)"):
+    with pytest.raises(
+        UserError, match=r"unknown account in the warehouse: nobody \(it holds paper\)"
+    ):
         replay(other, DAY_ONE)
     with pytest.raises(UserError, match="no interval in session 2026-11-25"):
         replay(settings, date(2026, 11, 25))
