@@ -108,3 +108,11 @@ def is_wanted(kind: AlertKind, level: AlertLevel, slack: SlackSettings) -> bool:
     if not getattr(slack, _KIND_SWITCH[AlertKind(kind)]):
         return False
     return LEVEL_RANK[AlertLevel(level)] >= LEVEL_RANK[slack.min_level]
+
+
+def mrkdwn_escape(text: str) -> str:
+    """`text` as Slack shows it literally: Slack reads `<...>` in message text and mrkdwn
+    blocks as a mention, a link or a command (`<!channel>` pings everyone in the channel),
+    and `&` starts an entity. An operator's kill-switch reason or a config's symbol is
+    text, never markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from papertrade.alerts.records import AlertKind, AlertRecord, make_alert_id
+from papertrade.alerts.records import AlertKind, AlertRecord, make_alert_id, mrkdwn_escape
 from papertrade.settings import AlertLevel
 
 MAX_LINES = 20
@@ -304,12 +304,13 @@ def _header(text: str) -> dict[str, Any]:
 
 
 def _section(text: str) -> dict[str, Any]:
+    text = mrkdwn_escape(text)
     cut = text if len(text) <= _SECTION_LIMIT else text[: _SECTION_LIMIT - 1] + "…"
     return {"type": "section", "text": {"type": "mrkdwn", "text": cut}}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn_escape(text)}]}
 
 
 def _ts(ts: datetime) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from papertrade.alerts.records import AlertRecord
+from papertrade.alerts.records import AlertRecord, mrkdwn_escape
 from papertrade.settings import SlackSettings
 
 log = logging.getLogger("papertrade.alerts")
@@ -187,7 +187,7 @@ class SlackBotSender:
     def send(self, alert: AlertRecord) -> SendResult:
         try:
             response = self._client.chat_postMessage(
-                channel=self._channel, text=alert.text, blocks=alert.blocks or None
+                channel=self._channel, text=mrkdwn_escape(alert.text), blocks=alert.blocks or None
             )
         except Exception as exc:  # every Slack failure becomes a value
             return _failure(exc, self._token)
@@ -236,7 +236,9 @@ class SlackWebhookSender:
 
     def send(self, alert: AlertRecord) -> SendResult:
         try:
-            response = self._client.send(text=alert.text, blocks=alert.blocks or None)
+            response = self._client.send(
+                text=mrkdwn_escape(alert.text), blocks=alert.blocks or None
+            )
         except Exception as exc:
             return _failure(exc, self._url)
         if response.status_code == 200:

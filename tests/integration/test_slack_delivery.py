@@ -111,6 +111,22 @@ def test_post_message_shape_and_marks_sent(fake: FakeSlack, db: Path) -> None:
     assert [r[4] for r in stored] == ["1700000000.000001", "1700000000.000002"]
 
 
+def test_an_operators_text_reaches_slack_as_text_not_markup(fake: FakeSlack, db: Path) -> None:
+    # a kill-switch reason "<!channel>" pinged everyone in the channel: Slack reads <...>
+    # in a message's text and mrkdwn blocks as a mention, a link or a command
+    from papertrade.alerts.render import render_kill_switch_alert
+
+    record = render_kill_switch_alert("paper", NOW, "halted", "<!channel> R&D halt", "active")
+    write(db, [record])
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert report.sent == 1
+    (call,) = fake.calls(POST)
+    posted = call.params["text"] + json.dumps(call.params["blocks"])
+    assert "<!channel>" not in posted and "&lt;!channel&gt; R&amp;D halt" in posted
+
+
 def test_rate_limited_then_success_sends_once(fake: FakeSlack, db: Path) -> None:
     write(db, alerts(1))
     fake.script(
