@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import duckdb
 import numpy as np
@@ -15,9 +15,10 @@ from typer.testing import CliRunner
 from paper_broker.enums import OrderType, Side, TimeInForce
 from paper_broker.records import OrderIntent
 from papertrade.cli import app
-from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams
+from strategies.base import Prepared
 from tests.fakes.slack import FakeSlack
 from tests.support.accounts import SESSION_OPEN, SYMBOLS, write_config
+from tests.support.strategies import EveryBar
 from warehouse.commit import commit_interval
 from warehouse.testing import make_commit
 
@@ -102,15 +103,11 @@ def test_an_empty_reason_to_resume_is_bad_input(tmp_path: Path, reason: str) -> 
     assert db.read_bytes() == before
 
 
-class RestingBuyer(BaseStrategy):
+class RestingBuyer(EveryBar):
     """Every interval, a GTC limit buy of 10 shares of each symbol 3% below its price:
     orders that rest until something cancels them."""
 
     name: ClassVar[str] = "resting_buyer"
-    Params: ClassVar[type[StrategyParams]] = NoParams
-
-    def _prepare(self, values: np.ndarray, symbols: tuple[str, ...], timestamps: Any) -> Prepared:
-        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
 
     def decide(
         self, t: int, prepared: Prepared, positions: np.ndarray, equity: float,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import duckdb
 import numpy as np
@@ -19,23 +19,20 @@ from paper_broker.records import OrderIntent
 from papertrade.cli import app
 from papertrade.interval import run_interval
 from papertrade.settings import Settings, load_settings
-from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams
+from strategies.base import Prepared
 from tests.support.accounts import SESSION_OPEN
+from tests.support.strategies import EveryBar
 from warehouse.connection import connect
 from warehouse.trading_state import set_trading_state
 
 MINUTE = timedelta(minutes=1)
 
 
-class BuyWhenFlat(BaseStrategy):
+class BuyWhenFlat(EveryBar):
     """Buys 1,000 shares of AAA when it holds none, and 10 of BBB at every interval: the
     BBB buys show whether the account may add exposure."""
 
     name: ClassVar[str] = "buy_when_flat"
-    Params: ClassVar[type[StrategyParams]] = NoParams
-
-    def _prepare(self, values: np.ndarray, symbols: tuple[str, ...], timestamps: Any) -> Prepared:
-        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
 
     def decide(
         self, t: int, prepared: Prepared, positions: np.ndarray, equity: float,
@@ -48,14 +45,10 @@ class BuyWhenFlat(BaseStrategy):
         return out
 
 
-class BuyBothOnce(BaseStrategy):
+class BuyBothOnce(EveryBar):
     """Buys 500 AAA and 500 BBB at the first interval, then nothing."""
 
     name: ClassVar[str] = "buy_both_once"
-    Params: ClassVar[type[StrategyParams]] = NoParams
-
-    def _prepare(self, values: np.ndarray, symbols: tuple[str, ...], timestamps: Any) -> Prepared:
-        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
 
     def decide(
         self, t: int, prepared: Prepared, positions: np.ndarray, equity: float,

@@ -19,8 +19,9 @@ from paper_broker.slippage import FixedBpsSlippage, NoSlippage
 from papertrade.backtest.bars import BarPanel, panel_from_frame
 from papertrade.backtest.engine import BacktestConfig, run_backtest
 from papertrade.backtest.storage import performance_row
-from strategies.base import BaseStrategy, NoParams, Prepared, StrategyParams, build_intents
+from strategies.base import Prepared, build_intents
 from strategies.registry import load_strategy
+from tests.support.strategies import EveryBar
 
 START = pd.Timestamp("2024-01-02 21:00", tz="UTC")
 
@@ -200,16 +201,10 @@ def test_summary_has_the_json_keys_and_no_nan():
     assert summary["metrics"]["sharpe"] is None  # flat curve: undefined, not NaN
 
 
-class BuyOnce(BaseStrategy):
+class BuyOnce(EveryBar):
     """Buy 100 shares of the first symbol at the first bar, then hold."""
 
     name: ClassVar[str] = "buy_once"
-    Params: ClassVar[type[StrategyParams]] = NoParams
-
-    def _prepare(
-        self, values: np.ndarray, symbols: tuple[str, ...], timestamps: np.ndarray | None
-    ) -> Prepared:
-        return Prepared(symbols, {}, np.ones(values.shape[0], dtype=bool), timestamps)
 
     def decide(
         self,
