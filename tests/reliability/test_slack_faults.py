@@ -14,6 +14,7 @@ import pytest
 
 from paper_broker.market_data.factory import make_provider
 from papertrade.alerts.outbox import deliver_pending
+from papertrade.alerts.records import mrkdwn_escape
 from papertrade.alerts.sender import SendResult, build_sender
 from papertrade.interval import run_interval
 from papertrade.settings import Settings
@@ -82,11 +83,12 @@ def test_trading_goes_on_and_the_outbox_delivers_once_in_order_when_slack_return
     assert waiting > 0, "alerts raised while Slack was away wait in the outbox"
     alerts = read(db, "SELECT text, status, attempts FROM alerts ORDER BY created_at, alert_id")
     posted = [c.params.get("text") for c in healthy.calls(POST)]
-    assert posted == [text for text, _, _ in alerts], "each alert once, in order"
+    # as Slack shows it: a risk reason's "46340.00 > 20000.00" is posted escaped
+    assert posted == [mrkdwn_escape(text) for text, _, _ in alerts], "each alert once, in order"
     assert {status for _, status, _ in alerts} == {"sent"}
     assert alerts[0][2] > 1, "the oldest alert was tried while Slack was away"
     tried = {c.params.get("text") for c in faulty.calls(POST)}
-    assert tried <= {alerts[0][0]}, "a failure stops the queue: nothing overtakes the oldest"
+    assert tried <= {mrkdwn_escape(alerts[0][0])}, "a failure stops the queue: nothing overtakes"
     assert ledger_violations(db, "paper", fixed.account.initial_cash) == []
 
 
