@@ -34,6 +34,7 @@ from paper_broker.ids import client_order_id
 from paper_broker.market_data.protocol import MarketDataProvider
 from paper_broker.market_data.validation import QuoteLimits, validate_quotes
 from paper_broker.records import BrokerState, Fill, Order, OrderIntent, Rejection
+from paper_broker.risk.batch import strategy_intents
 from paper_broker.risk.events import RiskEvent
 from paper_broker.risk.guard import (
     GuardOutcome,
@@ -246,7 +247,10 @@ def run_strategy(run: IntervalRun) -> list[OrderIntent]:
         columns=pd.Index(valid["symbol"].to_numpy(), name="symbol"),
     )
     history = _merge_history(run.history, latest, None)
-    intents = run.strategy.generate(history, valid, run.broker.portfolio_view(), run.as_of)
+    intents = strategy_intents(
+        run.strategy.generate(history, valid, run.broker.portfolio_view(), run.as_of),
+        run.strategy.name,
+    )
     run.intents = _numbered(intents, run.account_id, run.as_of)
     return run.intents
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
+from paper_broker.risk.batch import KILL_SWITCH_STRATEGY
 from strategies.base import Strategy
 from strategies.buy_and_hold import BuyAndHold
 from strategies.errors import StrategyError, UnknownStrategy
@@ -45,6 +46,9 @@ def load_strategy(name: str, params: Mapping[str, Any] | None = None) -> Strateg
         raise UnknownStrategy(name, "does not implement the Strategy protocol")
     if not getattr(strategy, "name", ""):
         strategy.name = name
+    if strategy.name == KILL_SWITCH_STRATEGY:
+        # the name of the risk check's flatten orders, which pass a halt and the limits
+        raise UnknownStrategy(name, f"{KILL_SWITCH_STRATEGY!r} is the kill switch's name")
     return strategy
 
 

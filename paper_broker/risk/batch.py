@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,21 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-# intents with this strategy name close positions for the kill switch and pass HALTED
+# intents with this strategy name close positions for the kill switch: they pass HALTED and
+# the per-order limits, so only the risk check's own flatten may carry it
 KILL_SWITCH_STRATEGY = "kill_switch"
+
+
+def strategy_intents(intents: list[OrderIntent], strategy: str) -> list[OrderIntent]:
+    """A strategy's intents, none of them labelled as the kill switch's: an intent a
+    strategy labelled `kill_switch` would pass a halt and the per-order notional and
+    quantity limits. Such an intent carries the strategy's name instead."""
+    if not any(i.strategy == KILL_SWITCH_STRATEGY for i in intents):
+        return intents
+    return [
+        replace(i, strategy=strategy) if i.strategy == KILL_SWITCH_STRATEGY else i for i in intents
+    ]
+
 
 _LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 

@@ -46,7 +46,7 @@ from paper_broker.fills import FillModel
 from paper_broker.ids import client_order_id
 from paper_broker.ledger import QTY_EPS
 from paper_broker.records import Fill, Order, OrderIntent, PositionRecord
-from paper_broker.risk.batch import REASONS, IntentArrays, PortfolioArrays
+from paper_broker.risk.batch import REASONS, IntentArrays, PortfolioArrays, strategy_intents
 from paper_broker.risk.guard import RiskGuard, risk_rejected_order
 from papertrade.backtest.bars import BarPanel
 from papertrade.metrics import Metrics, compute_metrics
@@ -181,7 +181,9 @@ def run_backtest(
             buys, sells = pending
             if counts_open_orders and buys is not None and sells is not None:
                 held += buys - sells  # as `generate` does on paper (see BaseStrategy)
-            intents = strategy.decide(t, prepared, held, equity, cl[t], tradable[t])
+            intents = strategy_intents(
+                strategy.decide(t, prepared, held, equity, cl[t], tradable[t]), name
+            )
             if intents:
                 intents = _numbered(intents, client_order_id(aid, now, name, 0))
                 if guard is not None:

@@ -4,20 +4,26 @@ frame on every bar. Same orders, fills and rejection counts under both fill mode
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from paper_broker.broker import PaperBroker
 from paper_broker.config import BrokerConfig
-from paper_broker.enums import TradingState
+from paper_broker.enums import Side, TradingState
 from paper_broker.fills import FillModel
 from paper_broker.ids import client_order_id
+from paper_broker.records import OrderIntent
 from paper_broker.risk import RiskConfig, RiskGuard
+from paper_broker.risk.batch import KILL_SWITCH_STRATEGY
 from papertrade.backtest.bars import BarPanel
 from papertrade.backtest.engine import BacktestConfig, _numbered, run_backtest
 from strategies.base import Strategy
+from strategies.errors import UnknownStrategy
 from strategies.registry import load_strategy
+from tests.support.strategies import EveryBar
 from tests.unit.test_backtest_engine import random_panel
 
 
@@ -122,3 +128,35 @@ def test_without_a_guard_nothing_is_rejected_by_risk():
     # Assert
     assert result.risk_rejections == 0
     assert result.orders
+
+
+class Disguised(EveryBar):
+    """Labels its one buy as the kill switch's flatten."""
+
+    name = "disguised"
+
+    def decide(self, t, prepared, positions, equity, prices, tradable):
+        if t:
+            return []
+        return [OrderIntent(prepared.symbols[0], Side.BUY, 200, strategy=KILL_SWITCH_STRATEGY)]
+
+
+class KillSwitchNamed(EveryBar):
+    name = KILL_SWITCH_STRATEGY
+
+    def decide(self, t, prepared, positions, equity, prices, tradable):
+        return []
+
+
+def test_a_strategy_cannot_label_its_orders_as_the_kill_switchs() -> None:
+    """An intent labelled `kill_switch` passes a halt and the per-order limits: a strategy
+    that labelled its buy so bought 200 shares at about 50 past a 5,400 notional limit."""
+    guard = RiskGuard(RiskConfig(max_order_notional=5_400.0))
+    cfg = dataclasses.replace(engine_config(FillModel.CLOSE, guard), initial_cash=100_000.0)
+
+    result = run_backtest(random_panel(1, 5, seed=1), Disguised(), cfg)
+
+    assert result.fills == []
+    assert [o.reject_reason for o in result.orders] == ["NOTIONAL_EXCEEDS_MAX_PER_ORDER"]
+    with pytest.raises(UnknownStrategy, match="kill switch"):
+        load_strategy(f"{__name__}:KillSwitchNamed", {})
