@@ -83,12 +83,10 @@ def replay_command(
 def _recorded_settings(conn: Any, settings: Settings, day: date) -> Settings:
     """The settings the account recorded as in force at the session, so that the audit
     compares the code with the record; `--config` replays with other settings instead, to
-    see what they would have changed. A backtest's account is refused first: its recorded
-    config is the backtest's options, not settings."""
-    from papertrade.backtest.replay import paper_account_config
+    see what they would have changed. A backtest's account records no settings (its
+    config is the backtest's options), and `replay_session` refuses it."""
     from papertrade.recorded_settings import settings_in_force
 
-    paper_account_config(conn, settings.account.id)
     return settings_in_force(conn, settings, day)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from papertrade.accounts import ACCOUNT_KINDS_SQL
 from papertrade.cli import (
     AccountOpt,
     ConfigOpt,
@@ -31,7 +32,7 @@ from papertrade.cli import (
     settings_from,
     user_errors,
 )
-from papertrade.errors import ACCOUNT_IDS_SQL, UnknownAccount, UserError
+from papertrade.errors import UnknownAccount, UserError
 from papertrade.settings import Settings
 
 if TYPE_CHECKING:
@@ -167,10 +168,15 @@ def _account(settings: Settings, account_id: str | None) -> str:
 def _account_kind(settings: Settings, account_id: str | None) -> tuple[str, str]:
     """The account (see `_account`) and its kind (`paper`, `backtest`)."""
     account = account_id or settings.account.id
-    kinds = dict(_read(settings, "SELECT account_id, kind FROM accounts ORDER BY 1", []).values)
+    kinds = _kinds(settings)
     if account not in kinds:
         raise UnknownAccount(settings.warehouse.path, account, list(kinds))
     return account, str(kinds[account])
+
+
+def _kinds(settings: Settings) -> dict[str, str]:
+    """Every account of the file and its kind."""
+    return dict(_read(settings, ACCOUNT_KINDS_SQL, []).values)
 
 
 @app.command("sql")
@@ -305,8 +311,7 @@ def account_command(
         [account, account, account],
     )
     if not rows.values:
-        known = [a for (a,) in _read(settings, ACCOUNT_IDS_SQL, []).values]
-        raise UnknownAccount(settings.warehouse.path, account, known)
+        raise UnknownAccount(settings.warehouse.path, account, list(_kinds(settings)))
     from warehouse.query import Rows
 
     line = list(zip(rows.columns, rows.values[0], strict=True))

@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from papertrade.accounts import account_kind
 from papertrade.calendar import MarketCalendar, Session, new_york_date
-from papertrade.errors import ACCOUNT_IDS_SQL, UnknownAccount, UserError
+from papertrade.errors import UnknownAccount, UserError
 from papertrade.metrics import Metrics, compute_metrics
 from papertrade.settings import Settings
 
@@ -388,16 +389,11 @@ def check_account(
     with connect(db, read_only=True) as conn:
         if refuse_foreign(conn, db) == 0:  # a new, empty file knows no account
             raise UnknownAccount(db, account, [])
-        ((known, kind, first),) = conn.execute(
-            "SELECT (SELECT count(*) FROM accounts WHERE account_id = $a),"
-            " (SELECT max(kind) FROM accounts WHERE account_id = $a),"
-            " (SELECT min(as_of) FROM intervals WHERE account_id = $a)",
-            {"a": account},
+        kind = account_kind(conn, account, db)
+        ((first,),) = conn.execute(
+            "SELECT min(as_of) FROM intervals WHERE account_id = ?", [account]
         ).fetchall()
-        ids = [] if known else [a for (a,) in conn.execute(ACCOUNT_IDS_SQL).fetchall()]
-    if not known:
-        raise UnknownAccount(db, account, ids)
-    if kind not in (None, "paper"):
+    if kind != "paper":
         # a backtest has no intervals, so the check below would say it never traded
         raise UserError(
             f"account {account} is a {kind} account: its run's metrics are in"

@@ -27,6 +27,3 @@ class UnknownAccount(UserError):
         shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
         holds = f"it holds {shown}" if known else "it holds no account"
         super().__init__(f"unknown account in {db}: {account} ({holds})")
-
-
-ACCOUNT_IDS_SQL = "SELECT account_id FROM accounts ORDER BY account_id"

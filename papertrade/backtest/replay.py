@@ -47,8 +47,9 @@ import pandas as pd
 from paper_broker.broker import PaperBroker
 from paper_broker.records import BrokerState, Fill, Order
 from papertrade import interval
+from papertrade.accounts import account_kind
 from papertrade.calendar import MarketCalendar
-from papertrade.errors import ACCOUNT_IDS_SQL, UnknownAccount, UserError
+from papertrade.errors import UserError
 from papertrade.settings import Settings
 from papertrade.wiring import broker_config_from_settings
 from strategies.registry import load_strategy
@@ -195,7 +196,7 @@ def replay_session(
     Raises `UserError` when the account is unknown, is a backtest's, or recorded no
     interval that session."""
     account = settings.account.id
-    paper_account_config(conn, account)
+    check_paper_account(conn, account)
     times = _session_intervals(conn, account, session_date)
     if not times:
         raise UserError(f"account {account!r} recorded no interval in session {session_date}")
@@ -204,23 +205,15 @@ def replay_session(
     return ReplayReport(account, session_date, times, orders, fills, differences)
 
 
-def paper_account_config(conn: Any, account: str) -> str | None:
-    """The settings a paper account recorded (JSON, None when it recorded none). Raises
-    `UserError` for an unknown account, and for a backtest's: it has bars, not intervals,
-    and its recorded config is the backtest's options, not settings."""
-    row = conn.execute(
-        "SELECT kind, config_json FROM accounts WHERE account_id = ?", [account]
-    ).fetchone()
-    if row is None:
-        known = [a for (a,) in conn.execute(ACCOUNT_IDS_SQL).fetchall()]
-        raise UnknownAccount("the warehouse", account, known)
-    kind, config_json = row
+def check_paper_account(conn: Any, account: str) -> None:
+    """Raise `UserError` for an unknown account, and for a backtest's: it has bars, not
+    intervals, and its recorded config is the backtest's options, not settings."""
+    kind = account_kind(conn, account, "the warehouse")
     if kind != "paper":
         raise UserError(
             f"account {account!r} is a {kind}, not a paper account: replay re-runs a "
             "recorded paper session"
         )
-    return config_json or None
 
 
 def replay_intervals(
