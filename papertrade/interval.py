@@ -15,7 +15,6 @@ stored summary. A run killed at any step and run again therefore commits one set
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -52,6 +51,7 @@ from papertrade.alerts.render import (
 )
 from papertrade.calendar import MarketCalendar, Session
 from papertrade.errors import UserError
+from papertrade.recorded_settings import recorded_settings_json, settings_changed
 from papertrade.risk_wiring import risk_config_from_settings
 from papertrade.settings import Settings
 from papertrade.wiring import broker_config_from_settings
@@ -184,12 +184,8 @@ def open_run(
         recorded = recorded_settings_json(db, account, as_of)
         volumes = previous_volumes(db, account, marks.last_before, session)
     last = marks.last_before
-    config = broker_config_from_settings(settings)
     symbols = settings.universe.symbols
-    if state is None:
-        broker = PaperBroker(account, settings.account.initial_cash, config, symbols)
-    else:
-        broker = PaperBroker.from_state(state, config, symbols)
+    broker = _broker(settings, state)
     gap = calendar.intervals_between(last, as_of) if last is not None else []
     warmup = None
     n_bars = settings.market_data.history_bars
@@ -264,20 +260,20 @@ def risk_check(run: IntervalRun) -> RiskDecision:
     start = run.session_start_equity if run.guard_start_equity is None else run.guard_start_equity
     run.guard = guard.evaluate_portfolio(account.equity, start, peak, run.trading_state, run.as_of)
     intents = run.intents
+    valid = run.quotes[run.quotes["valid"]]
     if run.guard.flatten:
         flatten = flatten_intents(run.broker.portfolio_view())
         intents = _numbered(flatten, run.account_id, run.as_of)
     elif _still_flattening(run, guard.config):
         # only what can trade now: a symbol still without a valid quote (or restricted)
         # waits, instead of a refusal and its alert at every interval of the halt
-        tradable = set(run.quotes.loc[run.quotes["valid"], "symbol"])
+        tradable = set(valid["symbol"])
         flatten = [
             i
             for i in flatten_intents(_unflattened(run.broker.portfolio_view()))
             if i.symbol in tradable and i.symbol.upper() not in guard.config.restricted_symbols
         ]
         intents = _numbered(flatten, run.account_id, run.as_of)
-    valid = run.quotes[run.quotes["valid"]]
     run.decision = guard.check(
         intents, run.broker.portfolio_view(), valid, run.guard.state, now=run.as_of
     )
@@ -425,12 +421,7 @@ def redecide(run: IntervalRun) -> None:
         marks = load_account_marks(
             db, run.account_id, run.as_of, run.session, settings.account.initial_cash
         )
-    config = broker_config_from_settings(settings)
-    symbols = settings.universe.symbols
-    if run.loaded_state is None:
-        run.broker = PaperBroker(run.account_id, settings.account.initial_cash, config, symbols)
-    else:
-        run.broker = PaperBroker.from_state(run.loaded_state, config, symbols)
+    run.broker = _broker(settings, run.loaded_state)
     run.trading_state = marks.trading_state
     run.session_start_equity = marks.session_start_equity
     run.peak_equity = marks.peak_equity
@@ -439,6 +430,15 @@ def redecide(run: IntervalRun) -> None:
     run_strategy(run)
     risk_check(run)
     simulate_fills(run)
+
+
+def _broker(settings: Settings, state: BrokerState | None) -> PaperBroker:
+    """The account's broker: restored from `state`, or new (`None`) with the initial cash."""
+    config = broker_config_from_settings(settings)
+    symbols = settings.universe.symbols
+    if state is None:
+        return PaperBroker(settings.account.id, settings.account.initial_cash, config, symbols)
+    return PaperBroker.from_state(state, config, symbols)
 
 
 def notify(
@@ -666,29 +666,6 @@ def lifted_guard_at(changes: list[Any], before: datetime | None) -> datetime | N
                 lifted = ts
             guarded = False
     return lifted
-
-
-def recorded_settings_json(conn: Any, account_id: str, as_of: datetime) -> str | None:
-    """The settings recorded as in force at `as_of` (JSON), None for a new account."""
-    ((config,),) = conn.execute(
-        "SELECT arg_max(config_json, since) FROM account_settings"
-        " WHERE account_id = ? AND since <= ?",
-        [account_id, as_of],
-    ).fetchall()
-    return str(config) if config is not None else None
-
-
-def settings_changed(recorded: str | None, settings: Settings) -> bool:
-    """Whether `settings` differ from the `recorded` ones (JSON, None when nothing is), the
-    warehouse location aside: the same file named another way is not a change. A change is
-    recorded with the interval, so a replay of a later session runs with its own settings."""
-    if recorded is None:
-        return True
-    before = json.loads(recorded)
-    now = json.loads(settings.model_dump_json())
-    before.pop("warehouse", None)
-    now.pop("warehouse", None)
-    return bool(before != now)
 
 
 def previous_mids(history: pd.DataFrame, last: datetime | None) -> dict[str, float]:
