@@ -75,12 +75,18 @@ def test_bad_strategy_or_config_fails_before_anything_runs(
     assert not db.exists()
 
 
-def test_unknown_account(tmp_path: Path) -> None:
+def _committed(tmp_path: Path) -> Path:
+    """A warehouse holding one committed interval of the account `paper`."""
     from warehouse.commit import commit_interval
     from warehouse.testing import make_commit
 
     db = tmp_path / "pt.duckdb"
     commit_interval(db, make_commit(n=1))
+    return db
+
+
+def test_unknown_account(tmp_path: Path) -> None:
+    db = _committed(tmp_path)
     before = db.read_bytes()
 
     results = [
@@ -183,11 +189,7 @@ def test_missing_provider_keys_are_named_before_anything_runs(
 def test_eod_for_an_unknown_account_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from warehouse.commit import commit_interval
-    from warehouse.testing import make_commit
-
-    db = tmp_path / "pt.duckdb"
-    commit_interval(db, make_commit(n=1))
+    db = _committed(tmp_path)
     before = db.read_bytes()
     monkeypatch.setenv("PAPERTRADE_ACCOUNT__ID", "nobody")
 
@@ -411,11 +413,8 @@ def test_eod_of_a_day_without_a_session_says_so_without_prefect(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from papertrade import cli_flows
-    from warehouse.commit import commit_interval
-    from warehouse.testing import make_commit
 
-    db = tmp_path / "pt.duckdb"
-    commit_interval(db, make_commit(n=1))
+    db = _committed(tmp_path)
     before = db.read_bytes()
     monkeypatch.setattr(cli_flows, "prepare_prefect", lambda **_: pytest.fail("Prefect started"))
 

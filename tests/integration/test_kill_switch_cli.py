@@ -32,6 +32,13 @@ def slack() -> Iterator[FakeSlack]:
     fake.stop()
 
 
+def committed(tmp_path: Path) -> Path:
+    """A warehouse holding one committed interval of the account `paper`."""
+    db = tmp_path / "w.duckdb"
+    commit_interval(db, make_commit(n=1))
+    return db
+
+
 def test_kill_switch_on_posts_to_slack_at_once(
     tmp_path: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -55,8 +62,7 @@ def test_kill_switch_on_posts_to_slack_at_once(
 def test_kill_switch_for_an_unknown_account_is_bad_input(
     tmp_path: Path, command: list[str]
 ) -> None:
-    db = tmp_path / "w.duckdb"
-    commit_interval(db, make_commit(n=1))
+    db = committed(tmp_path)
     before = db.read_bytes()
 
     result = runner.invoke(app, ["kill-switch", *command, "--db", str(db), "--account-id", "nope"])
@@ -77,8 +83,7 @@ def test_kill_switch_on_help_says_the_reason_is_required() -> None:
 def test_a_reason_that_is_not_one_short_printable_line_is_refused(
     tmp_path: Path, reason: str
 ) -> None:
-    db = tmp_path / "w.duckdb"
-    commit_interval(db, make_commit(n=1))
+    db = committed(tmp_path)
     before = db.read_bytes()
 
     result = runner.invoke(app, ["kill-switch", "on", "--reason", reason, "--db", str(db)])
@@ -91,8 +96,7 @@ def test_a_reason_that_is_not_one_short_printable_line_is_refused(
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_an_empty_reason_to_resume_is_bad_input(tmp_path: Path, reason: str) -> None:
     # it was stored as the resume's reason, and the status and alert said nothing of why
-    db = tmp_path / "w.duckdb"
-    commit_interval(db, make_commit(n=1))
+    db = committed(tmp_path)
     runner.invoke(app, ["kill-switch", "on", "--reason", "look", "--db", str(db)])
     before = db.read_bytes()
 
@@ -158,8 +162,7 @@ def test_an_empty_account_id_is_bad_input_not_the_configs_account(
     tmp_path: Path, command: list[str]
 ) -> None:
     # `--account-id "$ACCOUNT"` with the variable unset halted the config's account
-    db = tmp_path / "w.duckdb"
-    commit_interval(db, make_commit(n=1))
+    db = committed(tmp_path)
     before = db.read_bytes()
 
     result = runner.invoke(app, ["kill-switch", *command, "--db", str(db), "--account-id", ""])
@@ -173,8 +176,7 @@ def test_kill_switch_of_another_account_posts_that_accounts_alert_only(
     tmp_path: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # two accounts in one file; the config names `paper`, the switch is for `beta`
-    db = tmp_path / "w.duckdb"
-    commit_interval(db, make_commit(n=1))  # leaves a pending alert of paper
+    db = committed(tmp_path)  # leaves a pending alert of paper
     commit_interval(db, make_commit(n=1, account_id="beta", first_id=10, alerts=False))
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test-token")
     monkeypatch.setenv("PAPERTRADE_SLACK__BASE_URL", slack.api_url)
