@@ -388,6 +388,20 @@ def test_only_the_injected_rules_fail(
     assert failed == injected
 
 
+def test_a_fill_without_its_quote_fails_only_quote_exists_and_counts_are_of_checked_rows(
+    broken_results: dict[str, dict[tuple[str, str], DQResult]],
+) -> None:
+    book = broken_results["book"]
+    n_fills = len(broken_book_session().session_fills)
+
+    # f8 (QQQ) and f10 (MSFT at an interval without its quote) have no band to check
+    for rule, fill_id in (("price_le_ask_band", "f5"), ("price_ge_bid_band", "f6")):
+        band = book[("fills", rule)]
+        assert [row["fill_id"] for row in band.sample] == [fill_id]
+        assert band.observed_value == f"1 of {n_fills - 2} rows unexpected"
+    assert book[("fills", "quote_exists")].observed_value == f"2 of {n_fills} rows unexpected"
+
+
 # --- the warehouse round trip -----------------------------------------------------------
 
 
