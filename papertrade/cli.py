@@ -209,6 +209,19 @@ def prepare_prefect(quiet: bool = True) -> None:
 # The command modules register themselves on `app`; imported last, they find it defined.
 from papertrade import cli_backtest, cli_flows, cli_replay, cli_warehouse  # noqa: E402
 
+
+def _one_line_summaries(typer_app: typer.Typer) -> None:
+    """The command list shows each command's first docstring paragraph as it is wrapped
+    in the source (a line break mid-sentence); a command's own `--help` rewraps it."""
+    for command in typer_app.registered_commands:
+        doc = command.callback.__doc__ if command.callback else None
+        if command.short_help is None and doc:
+            command.short_help = " ".join(doc.split("\n\n")[0].split())
+
+
+_one_line_summaries(app)
+_one_line_summaries(kill_switch_app)
+
 __all__ = ["app", "cli_backtest", "cli_flows", "cli_replay", "cli_warehouse", "main"]
 
 

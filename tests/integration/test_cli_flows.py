@@ -432,6 +432,14 @@ def test_eod_help_names_its_default_session() -> None:
     assert "Session date YYYY-MM-DD (default: the latest closed session)." in result.output
 
 
+def test_command_list_shows_each_summary_as_one_sentence() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "250"})
+
+    assert result.exit_code == 0
+    # the sweep docstring breaks its first sentence after "rank them"
+    assert "one Prefect task each; rank them by --metric and store" in result.output
+
+
 def test_an_interval_that_found_its_account_busy_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
