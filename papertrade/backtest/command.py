@@ -126,6 +126,7 @@ def engine_config(settings: Settings, request: BacktestRequest, account_id: str)
         broker=broker_config_for(settings, request.commission_bps, request.slippage_bps),
         risk=RiskGuard(risk_config_from_settings(settings)) if request.risk else None,
         periods_per_year=request.periods_per_year or DAILY_PERIODS,
+        calendar=settings.market_data.calendar,
     )
 
 

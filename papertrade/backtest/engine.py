@@ -6,17 +6,27 @@ Per bar t (timestamp `ts[t]`, the bar's close time):
   bars at t's open (plus slippage, rounded to the tick against the trader); then the
   strategy decides at t from closes <= t and its orders wait for bar t+1. An order decided
   on the last bar therefore stays open (status `accepted`, never filled, never canceled):
-  there is no later bar to fill it, and the result reports it as it is.
+  there is no later bar to fill it, and the result reports it as it is (a DAY order
+  decided on a bar that ends an intraday session expires instead, below).
 - `close`: bar t first fills the orders still open from earlier bars at its close; then
   the strategy decides at t, its orders are submitted and bar t fills them at its close in
   the same step (the classic "trade at the close you just saw" assumption), with the volume
   the resting orders left. This is the order of a paper interval on the same prices:
   resting orders fill against the new quotes, then the strategy runs, then its orders fill.
 
-Orders keep the strategy's time in force and are never expired between bars: a bar is a
-whole session when bars are daily, and the broker's end-of-session expiry is a paper-trading
-concern. Bars where the strategy has nothing to do (`Prepared.active[t]` False) and no
-order is open cost one array copy (the broker marks at the close).
+Orders keep the strategy's time in force. On daily bars nothing expires between bars: a
+bar is a whole session, and a DAY order decided on bar t must be able to fill at bar t+1's
+open under `next_open`. On intraday bars, DAY orders still open after the last bar of an
+exchange session expire there (status `expired`), as paper expires them at the session's
+last interval: the rest of a volume-capped fill or a resting limit does not carry into the
+next session, and under `next_open` an order decided on a session's last bar, which could
+only fill at the next session's open, expires unfilled (a DAY order decided at the close
+cannot fill in its session). GTC orders work on. Which bars end a session (the next bar
+belongs to a later session, or past an early close; the calendar of `BacktestConfig`) is
+worked out once before the loop by `papertrade.backtest.sessions.session_end_bars`, which
+for daily bars finds none without building the calendar. Bars where the strategy has
+nothing to do (`Prepared.active[t]` False) and no order is open cost one array copy (the
+broker marks at the close).
 
 With a RiskGuard, each batch of intents is checked by `RiskGuard.check_arrays` on the bar's
 closes (bid = ask = last) and the account as arrays over the panel's symbols; bars without
@@ -49,6 +59,8 @@ from paper_broker.records import Fill, Order, OrderIntent, PositionRecord
 from paper_broker.risk.batch import REASONS, IntentArrays, PortfolioArrays, strategy_intents
 from paper_broker.risk.guard import RiskGuard, risk_rejected_order
 from papertrade.backtest.bars import BarPanel
+from papertrade.backtest.sessions import session_end_bars
+from papertrade.calendar import MarketCalendar
 from papertrade.metrics import Metrics, compute_metrics
 from strategies.base import Strategy
 
@@ -72,6 +84,8 @@ class BacktestConfig:
     risk: pre-trade RiskGuard applied to every batch of intents (None: no risk checks);
         portfolio guards (daily loss, drawdown) are not applied to backtests.
     periods_per_year: annualisation of per-bar returns (252 for daily bars).
+    calendar: the exchange calendar (an `exchange_calendars` name, the paper account's
+        `[market_data] calendar`) whose session closes expire DAY orders on intraday bars.
     """
 
     account_id: str
@@ -80,6 +94,7 @@ class BacktestConfig:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     risk: RiskGuard | None = None
     periods_per_year: int = 252
+    calendar: str = "XNYS"
 
 
 @dataclass(slots=True)
@@ -160,6 +175,10 @@ def run_backtest(
     process = broker.process_bar_arrays
     guard = config.risk
     counts_open_orders = bool(getattr(strategy, "counts_open_orders", False))
+    # computed once: the loop only asks whether bar t closed a session
+    session_ends = frozenset(
+        session_end_bars(panel.timestamps, MarketCalendar(config.calendar)).tolist()
+    )
 
     for t in range(n_bars):
         now = times[t]
@@ -207,6 +226,10 @@ def run_backtest(
                         fills = process(op[t], hi[t], lo[t], cl[t], vol[t], now, fill_model)
                         if fills:
                             book.add(t, fills, broker.realized_pnl)
+        if t in session_ends:
+            # the session closed with this bar: what is left of its DAY orders expires, as
+            # at paper's last interval, and never fills in the next session
+            broker.expire_day_orders(now)
         if on_progress is not None and (t + 1) % every == 0:
             on_progress(t + 1, n_bars)
 

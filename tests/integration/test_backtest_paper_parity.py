@@ -1,7 +1,9 @@
 """One file of minute bars traded twice with the same settings: by paper intervals on the
 replay provider (a quote per bar: bid = ask = the close, the bar's volume for the interval)
 and by `papertrade backtest --fill-model close`. Both must make the same fills and end
-with the same cash: the backtest runs the paper account's strategy, risk and broker code."""
+with the same cash: the backtest runs the paper account's strategy, risk and broker code.
+A second file spans two sessions, where paper expires the day orders still open at the
+close and the backtest must too."""
 
 from __future__ import annotations
 
@@ -36,10 +38,14 @@ class Runs:
     account: str
 
 
-def write_bars(path: Path) -> None:
-    market = SimulatedMarket(seed=3)
-    last = FIRST_BAR + pd.Timedelta(minutes=N_BARS - 1)
-    market.bars(SYMBOLS, FIRST_BAR, last, "1Min").to_csv(path, index=False)
+def write_bars(path: Path, windows: list[tuple[pd.Timestamp, int]], seed: int = 3) -> None:
+    """Minute bars of the simulated market over each (first bar, number of bars) window."""
+    market = SimulatedMarket(seed=seed)
+    frames = [
+        market.bars(SYMBOLS, first, first + pd.Timedelta(minutes=n - 1), "1Min")
+        for first, n in windows
+    ]
+    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
 
 
 def write_config(root: Path, bars: Path) -> Path:
@@ -77,11 +83,8 @@ reports_dir = "{root / "reports"}"
     return path
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    root = tmp_path_factory.mktemp("parity")
-    bars = root / "bars.csv"
-    write_bars(bars)
+def trade_both(root: Path, bars: Path) -> Runs:
+    """Paper intervals at every bar's timestamp, then the backtest of the same file."""
     config = write_config(root, bars)
     settings = load_settings(config)
     provider = make_provider(settings.market_data, settings.universe.symbols)
@@ -98,6 +101,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return Runs(root / "paper.duckdb", backtest, "backtest-sma_crossover")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    root = tmp_path_factory.mktemp("parity")
+    bars = root / "bars.csv"
+    write_bars(bars, [(FIRST_BAR, N_BARS)])
+    return trade_both(root, bars)
 
 
 def rows(db: Path, sql: str) -> list[tuple]:
@@ -151,3 +162,47 @@ def test_a_backtest_records_the_orders_risk_refused_as_paper_intervals_do(runs: 
     assert {r[2] for r in paper} == {"MSFT"} and {r[7] for r in paper} == {"RESTRICTED_SYMBOL"}
     assert backtest == paper
     assert orders(runs.backtest, runs.account) == orders(runs.paper, "paper")
+
+
+# the last 20 minutes of the early close on Friday 2026-11-27 (13:00 New York, 18:00 UTC:
+# paper's last interval is 17:59) and the first 20 of Monday 2026-11-30. With seed 5 an
+# AAPL buy of 300 decided at 17:57 fills 133 by Friday's close (44, 44 and 45 at 10.61: the
+# volume cap); paper expires the other 167 at 17:59, where a backtest carried them into
+# Monday's first two minutes (106 at 10.83 and 61 at 10.82)
+FRIDAY_LAST = pd.Timestamp("2026-11-27 17:40", tz="UTC")
+MONDAY_FIRST = pd.Timestamp("2026-11-30 14:30", tz="UTC")
+SESSION_BARS = 20
+
+
+@pytest.fixture(scope="module")
+def overnight(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    root = tmp_path_factory.mktemp("overnight")
+    bars = root / "bars.csv"
+    write_bars(bars, [(FRIDAY_LAST, SESSION_BARS), (MONDAY_FIRST, SESSION_BARS)], seed=5)
+    return trade_both(root, bars)
+
+
+def test_a_backtest_expires_day_orders_at_the_close_as_paper_intervals_do(overnight: Runs):
+    expired = "status = 'expired'"
+
+    paper = orders(overnight.paper, "paper", expired)
+    backtest = orders(overnight.backtest, overnight.account, expired)
+
+    # a partly filled order's rest expires at Friday's close, not filled on Monday
+    assert any(0 < filled < quantity for *_, quantity, _, filled, _ in paper)
+    assert backtest == paper
+    assert orders(overnight.backtest, overnight.account) == orders(overnight.paper, "paper")
+
+
+def test_a_backtest_across_a_close_fills_as_paper_intervals_do(overnight: Runs):
+    paper = rows(overnight.paper, FILLS)
+    backtest = rows(overnight.backtest, FILLS)
+
+    # both sessions trade
+    assert {ts.date() for ts, *_ in paper} == {FRIDAY_LAST.date(), MONDAY_FIRST.date()}
+    assert backtest == paper
+    # the same fills, summed in another order: the curve adds up each bar's cash flows
+    # first, the paper ledger one fill after the other (1e-11 apart here)
+    final = "SELECT cash, equity FROM equity ORDER BY ts DESC LIMIT 1"
+    (cash, equity), *_ = rows(overnight.backtest, final)
+    assert [cash, equity] == pytest.approx(list(rows(overnight.paper, final)[0]), abs=1e-6)

@@ -1,5 +1,6 @@
 """The backtest engine on hand-made bars: trades checked by hand under both fill models,
-costs as configured, no look-ahead, the ledger identity, the last-bar order."""
+costs as configured, no look-ahead, the ledger identity, the last-bar order, DAY orders
+expiring at the close of an intraday session (never between daily bars)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from paper_broker.commission import PercentCommission, ZeroCommission
 from paper_broker.config import BrokerConfig
-from paper_broker.enums import OrderStatus, Side
+from paper_broker.enums import OrderStatus, OrderType, Side, TimeInForce
 from paper_broker.fills import FillModel
 from paper_broker.records import OrderIntent
 from paper_broker.slippage import FixedBpsSlippage, NoSlippage
@@ -313,3 +314,141 @@ def test_buy_and_hold_buys_under_the_default_commission() -> None:
 
     assert len(result.fills) == 1
     assert result.broker_rejections == 0
+
+
+# Intraday bars over two regular sessions, stamped at their close: Monday 2024-01-08's last
+# three minutes (the 21:00 UTC bar closes the session) and Tuesday's first three. A minute
+# trades 1,000 shares and a fill takes at most a tenth of it: 100 shares a bar.
+SESSION_MINUTES = pd.DatetimeIndex(
+    ["2024-01-08 20:58", "2024-01-08 20:59", "2024-01-08 21:00",
+     "2024-01-09 14:31", "2024-01-09 14:32", "2024-01-09 14:33"],
+    tz="UTC",
+)  # fmt: skip
+MONDAY_CLOSE = 2  # the index of Monday's last bar
+MINUTE_CLOSES = [50.0, 50.0, 50.0, 49.0, 48.0, 48.0]
+
+
+def minute_panel(closes: list[float] = MINUTE_CLOSES) -> BarPanel:
+    return panel_from_frame(
+        pd.DataFrame(
+            {"timestamp": SESSION_MINUTES, "symbol": "AAA", "open": closes,
+             "high": closes, "low": closes, "close": closes, "volume": 1_000.0}
+        )
+    )  # fmt: skip
+
+
+def capped(fill_model: FillModel) -> BacktestConfig:
+    """No costs; a fill takes at most a tenth of the bar's volume."""
+    free = BrokerConfig(slippage=NoSlippage(), commission=ZeroCommission(), max_volume_share=0.1)
+    return BacktestConfig("bt", fill_model=fill_model, broker=free)
+
+
+class BuyAt(EveryBar):
+    """One buy of the first symbol at bar `at`: a market order, or a limit at `limit`."""
+
+    name: ClassVar[str] = "buy_at"
+
+    def __init__(
+        self, at: int, qty: float, tif: TimeInForce = TimeInForce.DAY, limit: float | None = None
+    ) -> None:
+        super().__init__()
+        self.at, self.qty, self.tif, self.limit = at, qty, tif, limit
+
+    def decide(
+        self,
+        t: int,
+        prepared: Prepared,
+        positions: np.ndarray,
+        equity: float,
+        prices: np.ndarray,
+        tradable: np.ndarray,
+    ) -> list[OrderIntent]:
+        if t != self.at:
+            return []
+        kind = OrderType.MARKET if self.limit is None else OrderType.LIMIT
+        return [
+            OrderIntent(prepared.symbols[0], Side.BUY, self.qty, kind, self.tif, self.limit,
+                        strategy=self.name)
+        ]  # fmt: skip
+
+
+def test_the_rest_of_a_partial_fill_expires_at_the_close_of_an_intraday_session():
+    # bought at 20:59: 100 then, 100 at 21:00; paper expires the other 50 at the close
+    panel = minute_panel()
+
+    result = run_backtest(panel, BuyAt(1, 250.0), capped(FillModel.CLOSE))
+
+    (order,) = result.orders
+    assert (order.status, order.filled_quantity) == (OrderStatus.EXPIRED, 200.0)
+    assert [f.ts for f in result.fills] == list(SESSION_MINUTES[1 : MONDAY_CLOSE + 1])
+    assert result.final_equity == pytest.approx(100_000.0 + 200 * (48.0 - 50.0))
+
+
+def test_an_order_decided_at_the_close_expires_under_next_open_on_intraday_bars():
+    # decided on Monday's last bar, it could only fill at Tuesday's open: a DAY order
+    # decided at a session's close cannot fill in that session, so it expires
+    panel = minute_panel()
+
+    result = run_backtest(panel, BuyAt(MONDAY_CLOSE, 50.0), capped(FillModel.NEXT_OPEN))
+
+    (order,) = result.orders
+    assert (order.status, order.filled_quantity) == (OrderStatus.EXPIRED, 0.0)
+    assert result.fills == []
+
+
+def test_an_order_decided_before_the_close_fills_at_the_next_open_of_its_session():
+    panel = minute_panel()
+
+    result = run_backtest(panel, BuyAt(0, 250.0), capped(FillModel.NEXT_OPEN))
+
+    (order,) = result.orders
+    assert (order.status, order.filled_quantity) == (OrderStatus.EXPIRED, 200.0)
+    assert [f.ts for f in result.fills] == list(SESSION_MINUTES[1 : MONDAY_CLOSE + 1])
+
+
+@pytest.mark.parametrize("fill_model", list(FillModel))
+def test_gtc_orders_work_on_over_the_close_of_an_intraday_session(fill_model):
+    panel = minute_panel()
+
+    result = run_backtest(panel, BuyAt(1, 250.0, TimeInForce.GTC), capped(fill_model))
+
+    (order,) = result.orders
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, 250.0)
+    assert result.fills[-1].ts > SESSION_MINUTES[MONDAY_CLOSE]
+
+
+@pytest.mark.parametrize(
+    ("tif", "status", "filled"),
+    [(TimeInForce.DAY, OrderStatus.EXPIRED, 0.0), (TimeInForce.GTC, OrderStatus.FILLED, 50.0)],
+)
+def test_a_resting_limit_order_lives_as_long_as_its_time_in_force(tif, status, filled):
+    # a buy limit at 48.5 under Monday's 50: Tuesday's 48 reaches it
+    panel = minute_panel()
+
+    result = run_backtest(panel, BuyAt(0, 50.0, tif, limit=48.5), capped(FillModel.CLOSE))
+
+    (order,) = result.orders
+    assert (order.status, order.filled_quantity) == (status, filled)
+
+
+def test_a_day_order_decided_on_the_last_bar_of_a_session_that_ends_the_file_expires():
+    panel = minute_panel().slice(0, MONDAY_CLOSE + 1)
+
+    result = run_backtest(panel, BuyAt(MONDAY_CLOSE, 50.0), capped(FillModel.NEXT_OPEN))
+
+    (order,) = result.orders
+    assert order.status is OrderStatus.EXPIRED
+
+
+@pytest.mark.parametrize("fill_model", list(FillModel))
+def test_no_order_of_a_daily_backtest_expires(fill_model):
+    # a daily bar is a whole session: a DAY order decided on one fills on the next ones,
+    # here in volume-capped parts over several bars
+    frame = bars_frame({"AAA": CLOSES}, {"AAA": OPENS}).assign(volume=1_000.0)
+    panel = panel_from_frame(frame)
+
+    result = run_backtest(panel, BuyAt(1, 250.0), capped(fill_model))
+
+    (order,) = result.orders
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, 250.0)
+    assert len({f.ts for f in result.fills}) == 3
