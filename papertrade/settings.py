@@ -183,6 +183,9 @@ class SlackSettings(_Section):
     send_summary: bool = True
     timeout_seconds: float = Field(10.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
+    # how long one delivery may post: it runs inside the interval's flow run, and the
+    # deployment cancels the next interval while one still runs
+    max_delivery_seconds: float = Field(20.0, gt=0)
 
 
 class WarehouseSettings(_Section):

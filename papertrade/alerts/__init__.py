@@ -1,7 +1,13 @@
 """Slack alerts through an outbox: pure renderers, senders (Slack bot, webhook, console),
 and the delivery loop. Importing the package loads neither slack_sdk nor DuckDB."""
 
-from papertrade.alerts.outbox import DeliveryReport, DuckDBOutbox, deliver, deliver_pending
+from papertrade.alerts.outbox import (
+    DeliveryLimits,
+    DeliveryReport,
+    DuckDBOutbox,
+    deliver,
+    deliver_pending,
+)
 from papertrade.alerts.records import AlertKind, AlertRecord, AlertStatus, is_wanted
 from papertrade.alerts.render import (
     render_dq_alert,
@@ -17,6 +23,7 @@ __all__ = [
     "AlertKind",
     "AlertRecord",
     "AlertStatus",
+    "DeliveryLimits",
     "DeliveryReport",
     "DuckDBOutbox",
     "SendResult",

@@ -7,7 +7,9 @@ already marked. Delivery is at least once: a crash (or a mark that cannot be wri
 stops the run) between Slack accepting a message and its mark sends that one message again
 next time, as Slack has no idempotency key to tell a repeat. The first failure stops the
 run (later rows wait, order is kept) and leaves
-that row pending with `attempts + 1` and the scrubbed `last_error`; a message Slack rejects
+that row pending with `attempts + 1` and the scrubbed `last_error`; a run also ends when its
+time is up (`DeliveryLimits`: Slack's rate limit and a backlog must not hold up the
+interval), leaving the rest pending untouched for the next one; a message Slack rejects
 for its content (`invalid_blocks`, `msg_too_long`, ...) is marked `failed` instead so it
 cannot block the queue. With no Slack configured, rows are printed and marked `printed`.
 `deliver_pending` lets one process at a time deliver an account's alerts (an exclusive lock
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +38,7 @@ from typing import Any, Protocol
 
 from papertrade.alerts.records import AlertKind, AlertRecord, AlertStatus
 from papertrade.alerts.sender import Sender, SendResult, build_sender
-from papertrade.settings import AlertLevel, Settings
+from papertrade.settings import AlertLevel, Settings, SlackSettings
 
 log = logging.getLogger("papertrade.alerts")
 
@@ -49,6 +52,29 @@ class DeliveryReport:
     failed: int = 0
     pending: int = 0
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLimits:
+    """How long one delivery may post, and how often it waits out a rate limit.
+
+    A delivery runs inside the interval's flow run (and the kill-switch command), and the
+    interval deployment cancels the next run while one still runs: Slack's rate limit (about
+    one post a second per channel, with a `Retry-After` of any length past it) or a backlog
+    after an outage must not hold it up. No post starts after `seconds`, and a 429 is waited
+    out, at most `rate_limit_retries` times per alert, only when its `Retry-After` ends
+    within them; otherwise the alert stays pending for the next delivery. `clock` (seconds,
+    monotonic) and `sleep` are the shell's, injectable for tests."""
+
+    seconds: float = 20.0
+    rate_limit_retries: int = 2
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    @classmethod
+    def from_settings(cls, slack: SlackSettings) -> DeliveryLimits:
+        """`[slack] max_delivery_seconds` and `max_retries`."""
+        return cls(seconds=slack.max_delivery_seconds, rate_limit_retries=slack.max_retries)
 
 
 class Outbox(Protocol):
@@ -159,14 +185,24 @@ def deliver(
     now: datetime,
     account_id: str | None = None,
     limit: int = 100,
+    limits: DeliveryLimits | None = None,
 ) -> DeliveryReport:
     """Send up to `limit` pending alerts in order, marking each right after its send.
-    Stops at the first failure. Never raises for Slack trouble; database errors propagate."""
+    Stops at the first failure, or when `limits` (default `DeliveryLimits()`) says the time
+    is up. Never raises for Slack trouble; database errors propagate."""
+    limits = limits or DeliveryLimits()
+    deadline = limits.clock() + limits.seconds
     sent = printed = failed = rejected = 0
     error = None
     batch = outbox.pending(account_id, limit)
-    for alert in batch:
-        result = _send(sender, alert)
+    for n, alert in enumerate(batch):
+        if n and limits.clock() >= deadline:
+            log.info(
+                "alert delivery stopped after %g s; %d alerts wait for the next",
+                limits.seconds, len(batch) - n,
+            )  # fmt: skip
+            break
+        result = _send_within(sender, alert, limits, deadline)
         if result.ok:
             status = AlertStatus.PRINTED if result.printed else AlertStatus.SENT
             outbox.mark(
@@ -235,7 +271,10 @@ def deliver_pending(
             return DeliveryReport(
                 pending=outbox.count_pending(account_id), error=DELIVERY_BUSY
             )  # fmt: skip
-        return deliver(outbox, chosen, now=stamp, account_id=account_id, limit=limit)
+        limits = DeliveryLimits.from_settings(settings.slack)
+        return deliver(
+            outbox, chosen, now=stamp, account_id=account_id, limit=limit, limits=limits
+        )  # fmt: skip
 
 
 DELIVERY_BUSY = "another delivery of this outbox is in progress"
@@ -249,6 +288,22 @@ def delivery_lock_path(db_path: Path, account_id: str | None = None) -> Path:
         return db_path.with_name(db_path.name + ".outbox.lock")
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
     return db_path.with_name(f"{db_path.name}.{safe}.outbox.lock")
+
+
+def _send_within(
+    sender: Sender, alert: AlertRecord, limits: DeliveryLimits, deadline: float
+) -> SendResult:
+    """`alert` sent; a rate limit is waited out and the post repeated when Slack's
+    `Retry-After` ends before `deadline`, at most `limits.rate_limit_retries` times. A longer
+    wait is the next delivery's: the result is the 429."""
+    result = _send(sender, alert)
+    for _ in range(limits.rate_limit_retries):
+        wait = result.retry_after
+        if result.ok or wait is None or limits.clock() + wait > deadline:
+            break
+        limits.sleep(wait)
+        result = _send(sender, alert)
+    return result
 
 
 def _send(sender: Sender, alert: AlertRecord) -> SendResult:

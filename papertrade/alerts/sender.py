@@ -11,8 +11,11 @@ the token and the webhook URL (the webhook URL is itself a credential). slack_sd
 headers at DEBUG, so its clients get a logger pinned at INFO, whatever the root level is, and
 the URL of a request it retries at INFO, so that logger scrubs the secrets from its lines.
 
-Rate limits (HTTP 429 + Retry-After) and connection errors are retried inside slack_sdk by
-`RateLimitErrorRetryHandler` and `ConnectionErrorRetryHandler`, `[slack] max_retries` times.
+Connection errors are retried inside slack_sdk by `ConnectionErrorRetryHandler`, `[slack]
+max_retries` times. A rate limit (HTTP 429) comes back at once, with the seconds of Slack's
+`Retry-After` in `SendResult.retry_after`: slack_sdk's own handler sleeps whatever Slack asks
+(30 s, twice, inside the interval's flow run), so the delivery loop decides whether the wait
+fits in its time (`outbox.DeliveryLimits`).
 `chat.postMessage` has no idempotency key: a timeout after Slack accepted the message is
 indistinguishable from a lost request, so such a message stays pending and may be posted a
 second time on the next delivery. The window is one message wide.
@@ -60,7 +63,8 @@ _SECRET_PATTERNS = [
 class SendResult:
     """The outcome of one delivery. `ts` is Slack's message timestamp (its id) when known;
     `code` the Slack error code (`invalid_auth`, `ratelimited`, ...) or an exception's
-    class name; `retryable` says whether trying again later may succeed without a fix."""
+    class name; `retryable` says whether trying again later may succeed without a fix;
+    `retry_after` the seconds a rate limit (HTTP 429) asks to wait before the next post."""
 
     ok: bool
     ts: str | None = None
@@ -68,6 +72,7 @@ class SendResult:
     retryable: bool = False
     code: str | None = None
     printed: bool = False
+    retry_after: float | None = None
 
     @property
     def message_rejected(self) -> bool:
@@ -135,16 +140,13 @@ def _quiet_logger(secret: str) -> logging.Logger:
 
 
 def _retry_handlers(max_retries: int, backoff_seconds: float) -> list[Any]:
-    from slack_sdk.http_retry.builtin_handlers import (
-        ConnectionErrorRetryHandler,
-        RateLimitErrorRetryHandler,
-    )
+    # no RateLimitErrorRetryHandler: a 429 is the delivery loop's to wait out, or not
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
     from slack_sdk.http_retry.builtin_interval_calculators import (
         BackoffRetryIntervalCalculator,
     )
 
     return [
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
         ConnectionErrorRetryHandler(
             max_retry_count=max_retries,
             interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=backoff_seconds),
@@ -245,11 +247,13 @@ class SlackWebhookSender:
             return SendResult(ok=True)
         body = scrub(str(response.body or ""), self._url)[:200]
         code = "ratelimited" if response.status_code == 429 else body or str(response.status_code)
+        wait = _retry_after(response.status_code, response.headers)
         return SendResult(
             ok=False,
-            error=f"webhook HTTP {response.status_code}: {body}",
+            error=f"webhook HTTP {response.status_code}: {body}{_wait_note(wait)}",
             retryable=response.status_code == 429 or response.status_code >= 500,
             code=code,
+            retry_after=wait,
         )
 
 
@@ -273,12 +277,14 @@ def _failure(exc: BaseException, *secrets: str | None) -> SendResult:
         code = str(data.get("error", "")) if isinstance(data, Mapping) else ""
         status = getattr(exc.response, "status_code", None)
         retryable = code in RETRYABLE_ERRORS or status == 429 or (status or 0) >= 500
-        hint = _HINTS.get(code, "")
+        wait = _retry_after(status, getattr(exc.response, "headers", None))
+        hint = _HINTS.get(code, "") + _wait_note(wait)
         return SendResult(
             ok=False,
             error=scrub(f"slack error {code or status}{hint}", *secrets),
             retryable=retryable,
             code=code or str(status),
+            retry_after=wait,
         )
     # Connection refused, DNS, timeouts: the message may or may not have arrived (timeouts),
     # either way it stays pending and is tried again later.
@@ -289,6 +295,25 @@ def _failure(exc: BaseException, *secrets: str | None) -> SendResult:
         retryable=True,
         code=type(exc).__name__,
     )
+
+
+def _retry_after(status: int | None, headers: Mapping[str, Any] | None) -> float | None:
+    """The seconds a 429 asks to wait: Slack's `Retry-After` (delta-seconds; a header may
+    hold a list of values), 1 s when it names none or none that reads, as slack_sdk assumed.
+    None for any other answer."""
+    if status != 429:
+        return None
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    try:
+        return max(float(value), 0.0)  # type: ignore[arg-type]  # None or junk: the fallback
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _wait_note(wait: float | None) -> str:
+    return "" if wait is None else f": retry after {wait:g} s"
 
 
 def build_sender(

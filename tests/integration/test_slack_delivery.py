@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -159,6 +160,66 @@ def test_rate_limited_past_retries_stays_pending_in_order(fake: FakeSlack, db: P
     texts = [c.params["text"] for c in fake.calls(POST)]
     assert len(texts) == 5  # 2 refused + 3 accepted
     assert len(set(texts[2:])) == 3  # each accepted once
+
+
+def test_a_retry_after_past_the_delivery_time_leaves_the_rest_pending_at_once(
+    fake: FakeSlack, db: Path
+) -> None:
+    """Slack asked for 30 s: slack_sdk slept through it inside the interval's notify (60 s
+    with two retries), and the deployment cancels the next interval while one still runs.
+    A wait longer than `max_delivery_seconds` (20 s) is left to a later delivery."""
+    write(db, alerts(3))
+    limited = Reply(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": "30"})
+    fake.script(POST, Reply(), limited)
+    started = time.monotonic()
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert time.monotonic() - started < 5.0
+    assert (report.sent, report.failed, report.pending) == (1, 1, 2)
+    stored = rows(db)
+    assert [r[1:3] for r in stored] == [("sent", 1), ("pending", 1), ("pending", 0)]
+    assert "ratelimited" in stored[1][3] and "30 s" in stored[1][3]
+    later = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+    assert later.sent == 2
+    posted = [c.params["text"] for c in fake.calls(POST)]
+    texts = [r.text for r in alerts(3)]
+    assert posted == [texts[0], texts[1], texts[1], texts[2]]  # the 429 once, each sent once
+
+
+def test_a_backlog_is_delivered_over_several_runs_within_the_delivery_time(
+    fake: FakeSlack, db: Path
+) -> None:
+    """After an outage the outbox holds a backlog, and Slack takes about a second per post
+    to a channel: one delivery posts for `max_delivery_seconds`, the next goes on from
+    there, in order and each alert once."""
+    records = alerts(8)
+    write(db, records)
+    fake.script(POST, *[Reply(body={"ok": True, "ts": f"1.{i}"}, delay=0.25) for i in range(8)])
+    started = time.monotonic()
+
+    first = deliver_pending(
+        db, settings_for(fake, max_delivery_seconds=0.6), sender=bot(fake), now=NOW
+    )
+
+    assert time.monotonic() - started < 2.0
+    assert first.failed == 0 and first.error is None
+    assert first.sent in (2, 3) and first.pending == 8 - first.sent
+    assert {r[2] for r in rows(db)[first.sent :]} == {0}  # not tried, not counted as failed
+    second = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+    assert second.sent == 8 - first.sent and second.pending == 0
+    assert [c.params["text"] for c in fake.calls(POST)] == [r.text for r in records]
+
+
+def test_a_short_retry_after_is_waited_out_within_the_delivery(fake: FakeSlack, db: Path) -> None:
+    write(db, alerts(2))
+    limited = Reply(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": "1"})
+    fake.script(POST, Reply(), limited)
+
+    report = deliver_pending(db, settings_for(fake), sender=bot(fake), now=NOW)
+
+    assert (report.sent, report.pending) == (2, 0)
+    assert len(fake.calls(POST)) == 3
 
 
 def test_invalid_auth_leaves_outbox_pending_and_hides_token(
