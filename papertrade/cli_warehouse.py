@@ -62,6 +62,7 @@ def _print_rows(rows: Rows, as_json: bool, as_csv: bool = False, title: str = ""
         typer.echo(out.getvalue(), nl=False)
         return
     from rich.table import Table
+    from rich.text import Text
 
     if len(values) > TABLE_ROWS:
         err_console.print(
@@ -69,9 +70,11 @@ def _print_rows(rows: Rows, as_json: bool, as_csv: bool = False, title: str = ""
         )
         values = values[:TABLE_ROWS]
     table = Table(title=title or None)
+    # Text, not str: Rich reads "[...]" in a str as a style tag and drops it (an outbox
+    # row's "check [slack] channel" lost the setting it names)
     for column in columns:
-        table.add_column(column)
-    cells = [[_cell(v) for v in row] for row in values]
+        table.add_column(Text(column))
+    cells = [[Text(_cell(v)) for v in row] for row in values]
     for row in cells:
         table.add_row(*row)
     unbounded = console.options.update_width(1_000_000)
@@ -89,7 +92,7 @@ def _print_rows(rows: Rows, as_json: bool, as_csv: bool = False, title: str = ""
         record.add_column(style="bold")
         record.add_column(overflow="fold")
         for column, value in zip(columns, row, strict=True):
-            record.add_row(column, value)
+            record.add_row(Text(column), value)
         console.print(record)
 
 

@@ -43,6 +43,22 @@ def test_sql_prints_json_and_csv(db: Path) -> None:
     assert table.exit_code == 0 and "3" in table.stdout
 
 
+@pytest.mark.parametrize("width", [200, 40])
+def test_a_table_shows_values_as_text_not_rich_markup(
+    db: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """An outbox row's last_error "check [slack] channel" printed as "check  channel": Rich
+    read the stored text as a style tag and dropped it, the setting to fix with it."""
+    from papertrade.cli import console
+
+    monkeypatch.setattr(console, "width", width)
+    sql = "SELECT 'slack error channel_not_found: check [slack] channel' AS \"[last_error]\""
+
+    out = run("sql", sql, "--db", str(db)).stdout
+
+    assert "[slack]" in out and "[last_error]" in out, out
+
+
 @pytest.mark.parametrize(("width", "expanded"), [(200, False), (60, True)])
 def test_a_table_too_wide_for_the_terminal_prints_one_record_per_block(
     db: Path, monkeypatch: pytest.MonkeyPatch, width: int, expanded: bool
