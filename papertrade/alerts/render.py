@@ -2,7 +2,8 @@
 
 Nothing here talks to Slack or the warehouse; the interval and end-of-day flows call these
 and write the records into the outbox with their commit. Slack caps a header at 150
-characters and a section at 3,000, so long content is cut with a visible "... and N more".
+characters and a section at 3,000: a list shows its first `MAX_LINES` lines and "... and N
+more", over as many sections as the lines need (a message holds 50 blocks).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def render_fills_alert(
         f"{title}: {summary}\n{body}",
         [
             _header(title),
-            _section(body or "no fills"),
+            *_sections(lines or ["no fills"]),
             _context(f"{_ts(as_of)} · {summary}"),
         ],
     )
@@ -116,7 +117,7 @@ def render_risk_alerts(
         f"{title}: {', '.join(reasons)}\n{body}",
         [
             _header(f"{_LEVEL_ICON[AlertLevel.WARNING]} {title}"),
-            _section(body),
+            *_sections(lines),
             _context(_ts(as_of)),
         ],
     )
@@ -176,7 +177,11 @@ def render_dq_alert(
         level,
         title,
         f"{title}\n{body}",
-        [_header(f"{_LEVEL_ICON[level]} {title}"), _section(body or "-"), _context(_ts(as_of))],
+        [
+            _header(f"{_LEVEL_ICON[level]} {title}"),
+            *_sections(lines or ["-"]),
+            _context(_ts(as_of)),
+        ],
     )
 
 
@@ -304,9 +309,25 @@ def _header(text: str) -> dict[str, Any]:
 
 
 def _section(text: str) -> dict[str, Any]:
-    text = mrkdwn_escape(text)
-    cut = text if len(text) <= _SECTION_LIMIT else text[: _SECTION_LIMIT - 1] + "…"
-    return {"type": "section", "text": {"type": "mrkdwn", "text": cut}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(mrkdwn_escape(text))}}
+
+
+def _sections(lines: Sequence[str]) -> list[dict[str, Any]]:
+    """`lines` as mrkdwn sections of at most 3,000 characters each, split between lines:
+    one section cut at the limit hid every line past it, the "... and N more" included
+    (twenty-one failures of end of day, three sample rows each, showed seven). A single line
+    longer than a section is cut on its own."""
+    chunks: list[str] = []
+    for line in (_cut(mrkdwn_escape(x)) for x in lines):
+        if chunks and len(chunks[-1]) + 1 + len(line) <= _SECTION_LIMIT:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line)
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
+
+
+def _cut(text: str, limit: int = _SECTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _context(text: str) -> dict[str, Any]:

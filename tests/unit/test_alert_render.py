@@ -133,6 +133,27 @@ def test_dq_alert_lists_failures() -> None:
     assert "quotes.bid" in record.text and "cash off by 3.20" in record.text
 
 
+def test_a_long_dq_alert_shows_every_failed_check_within_slacks_section_limit() -> None:
+    """End of day's failures carry three sample rows each (about 450 characters): one
+    section of 3,000 characters named 7 of 21 checks, the seventh cut mid-line with "…",
+    and the other 14 (the "... and 1 more" line included) never reached Slack. The lines
+    now fill as many sections as they need."""
+    row = {"account_id": "paper", "symbol": "AAPL", "bid": 180.12, "ask": 179.98, "valid": True}
+    sample = json.dumps([{**row, "as_of": f"2024-03-05T15:{m:02d}:00+00:00"} for m in range(3)])
+    detail = f"observed 40 of 780 rows unexpected; 40 rows; {sample}"
+    failures = [{"check": f"quotes.check_{i:02d}", "detail": detail} for i in range(21)]
+
+    record = render_dq_alert("paper", AS_OF, failures)
+
+    sections = [b["text"]["text"] for b in record.blocks if b["type"] == "section"]
+    shown = "\n".join(sections)
+    assert all(len(text) <= 3000 for text in sections)
+    assert len(record.blocks) <= 50
+    assert all(f"quotes.check_{i:02d}" in shown for i in range(20))
+    assert "… and 1 more" in shown or "... and 1 more" in shown
+    assert "…\n" not in shown and not shown.endswith("…")  # no line cut in the middle
+
+
 def test_summary_alert_carries_metrics_positions_and_chart(tmp_path) -> None:
     index = pd.date_range("2024-03-01", periods=3, tz="UTC")
     metrics = compute_metrics(pd.Series([100.0, 110.0, 104.5], index=index))
