@@ -91,6 +91,9 @@ class IntervalRun:
     # providers quote the session's volume so far; this is it at the last committed
     # interval of the same session (see `fill_quotes`)
     previous_volumes: dict[str, float] = field(default_factory=dict)
+    # (reason, symbol) of the refusals of the last committed interval of the same session:
+    # one repeated here is not posted again (`_alerts`)
+    previous_breaches: frozenset[tuple[str, str]] = frozenset()
     gap: list[datetime] = field(default_factory=list)
     warmup_bars: pd.DataFrame | None = None
     new_account: bool = False
@@ -183,6 +186,7 @@ def open_run(
         state, history, prev_mids = _load(db, settings, as_of, marks)
         recorded = recorded_settings_json(db, account, as_of)
         volumes = previous_volumes(db, account, marks.last_before, session)
+        breaches = previous_breaches(db, account, marks.last_before, session)
     last = marks.last_before
     symbols = settings.universe.symbols
     broker = _broker(settings, state)
@@ -209,6 +213,7 @@ def open_run(
         previous_mids=prev_mids,
         last_committed=last,
         previous_volumes=volumes,
+        previous_breaches=breaches,
         gap=gap,
         warmup_bars=warmup,
         new_account=state is None,
@@ -708,6 +713,23 @@ def previous_volumes(
     return dict(rows)
 
 
+def previous_breaches(
+    conn: Any, account_id: str, last: datetime | None, session: Session | None
+) -> frozenset[tuple[str, str]]:
+    """(reason, symbol) of each refusal the last committed interval recorded, when that
+    interval is in the same session. A strategy that sends the same refused order every
+    interval (a target over a limit) posted the same warning every minute, 390 a session;
+    a refusal is news when it starts, and a new session's first ones are posted again."""
+    if last is None or session is None or last < session.open:
+        return frozenset()
+    rows = conn.execute(
+        "SELECT DISTINCT reason, coalesce(symbol, '') FROM risk_events"
+        " WHERE account_id = ? AND ts = ? AND state_before = state_after",
+        [account_id, last],
+    ).fetchall()
+    return frozenset((str(reason), str(symbol)) for reason, symbol in rows)
+
+
 def fill_quotes(run: IntervalRun) -> pd.DataFrame:
     """The interval's quotes as the broker fills against them: `volume` is what traded
     during the interval, which `max_volume_share` and volume-impact slippage take a share
@@ -976,10 +998,7 @@ def _alerts(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[Al
     alerts: list[AlertRecord] = []
     if run.fills:
         alerts.append(render_fills_alert(run.account_id, run.as_of, run.fills))
-    # refusals that only restate a trading state announced before stay in `risk_events`:
-    # a halted account would otherwise post every refused intent of every interval
-    quiet = None if changed else _STATE_REFUSALS.get(run.trading_state)
-    breaches = [e.as_row() for e in events if not e.changed_state and e.reason != quiet]
+    breaches = _new_breaches(run, events, changed)
     if breaches:
         alerts.append(render_risk_alerts(run.account_id, run.as_of, breaches))
     if changed and run.guard is not None:
@@ -995,6 +1014,21 @@ def _alerts(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[Al
     if run.gap:
         alerts.append(render_gap_alert(run.account_id, run.as_of, run.gap))
     return [a for a in alerts if is_wanted(a.kind, a.level, slack)]
+
+
+def _new_breaches(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[dict[str, Any]]:
+    """The refusals worth a message; the others stay in `risk_events`. Left out: those that
+    only restate a trading state announced before (a halted account would otherwise post
+    every refused intent of every interval), and those the last interval of the session
+    refused too, same reason and symbol (`previous_breaches`)."""
+    quiet = None if changed else _STATE_REFUSALS.get(run.trading_state)
+    return [
+        e.as_row()
+        for e in events
+        if not e.changed_state
+        and e.reason != quiet
+        and (e.reason, e.symbol or "") not in run.previous_breaches
+    ]
 
 
 def _state_reason(events: list[RiskEvent]) -> str:
