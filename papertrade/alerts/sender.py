@@ -248,9 +248,10 @@ class SlackWebhookSender:
         body = scrub(str(response.body or ""), self._url)[:200]
         code = "ratelimited" if response.status_code == 429 else body or str(response.status_code)
         wait = _retry_after(response.status_code, response.headers)
+        hint = _WEBHOOK_HINTS.get(body.strip(), "") + _wait_note(wait)
         return SendResult(
             ok=False,
-            error=f"webhook HTTP {response.status_code}: {body}{_wait_note(wait)}",
+            error=f"webhook HTTP {response.status_code}: {body}{hint}",
             retryable=response.status_code == 429 or response.status_code >= 500,
             code=code,
             retry_after=wait,
@@ -266,6 +267,23 @@ _HINTS = {
     "channel_not_found": ": check [slack] channel, and invite the app to it",
     "not_in_channel": ": invite the app to [slack] channel",
     "missing_scope": ": the app needs the chat:write scope (files:write for charts)",
+}
+
+
+# the same for an incoming webhook, whose errors are plain-text bodies with a 4xx status;
+# the webhook's URL is the setting, and a new one is made in Slack's app settings
+_WEBHOOK_FIX = "set SLACK_WEBHOOK_URL to a webhook of a channel the app can post to"
+_WEBHOOK_HINTS = {
+    "invalid_token": ": the webhook was revoked; " + _WEBHOOK_FIX,
+    "no_service": ": the webhook is disabled or mistyped; check SLACK_WEBHOOK_URL",
+    "no_service_id": ": check SLACK_WEBHOOK_URL",
+    "no_team": ": check SLACK_WEBHOOK_URL",
+    "team_disabled": ": the workspace of SLACK_WEBHOOK_URL is disabled",
+    "channel_not_found": ": the webhook's channel is gone; " + _WEBHOOK_FIX,
+    "channel_is_archived": ": the webhook's channel is archived; unarchive it, or " + _WEBHOOK_FIX,
+    "action_prohibited": ": an admin restricted the webhook's channel; " + _WEBHOOK_FIX,
+    "posting_to_general_channel_denied": ": only admins post to the webhook's channel; "
+    + _WEBHOOK_FIX,
 }
 
 

@@ -324,6 +324,32 @@ def test_webhook_rate_limit_response_is_not_success(fake: FakeSlack) -> None:
     assert "secretwebhookpath" not in (result.error or "")
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (403, "invalid_token"),
+        (404, "no_service"),
+        (404, "channel_not_found"),
+        (410, "channel_is_archived"),
+    ],
+)
+def test_a_webhook_refused_for_its_url_names_the_variable_to_fix(
+    fake: FakeSlack, db: Path, status: int, body: str
+) -> None:
+    """A bot token's invalid_auth says "check SLACK_BOT_TOKEN"; a webhook's 403
+    invalid_token said only "webhook HTTP 403: invalid_token", naming nothing to fix."""
+    write(db, alerts(2))
+    fake.script("/hooks/T000/B000/secretwebhookpath", Reply(status, body))
+    sender = SlackWebhookSender(fake.webhook_url, max_retries=0)
+
+    report = deliver_pending(db, Settings(), sender=sender, now=NOW)
+
+    assert (report.sent, report.pending) == (0, 2)
+    error = rows(db)[0][3]
+    assert error.startswith(f"webhook HTTP {status}: {body}: ") and "SLACK_WEBHOOK_URL" in error
+    assert "secretwebhookpath" not in error and "\n" not in error
+
+
 def test_no_token_prints_and_marks_printed(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     records = alerts(2)
     write(db, records)
