@@ -43,10 +43,11 @@ WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
 
 # Slack error codes that are about this one message: it will never be accepted, so it is
 # set aside as failed instead of blocking the queue. Everything else (auth, channel, rate
-# limits, outages) is about the connection and leaves the message pending.
+# limits, outages) is about the connection and leaves the message pending. An incoming
+# webhook says `invalid_payload` (HTTP 400) where the Web API names the part.
 MESSAGE_ERRORS = frozenset(
     {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "invalid_arguments",
-     "too_many_attachments", "invalid_attachments"}
+     "too_many_attachments", "invalid_attachments", "invalid_payload"}
 )  # fmt: skip
 RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "rate_limited", "service_unavailable", "fatal_error", "internal_error",

@@ -350,6 +350,21 @@ def test_a_webhook_refused_for_its_url_names_the_variable_to_fix(
     assert "secretwebhookpath" not in error and "\n" not in error
 
 
+def test_a_message_a_webhook_refuses_is_failed_and_the_queue_moves_on(
+    fake: FakeSlack, db: Path
+) -> None:
+    """Slack answers a payload a webhook cannot take with 400 invalid_payload: the message
+    will never be accepted, and left pending it held every later alert back for good."""
+    write(db, alerts(2))
+    fake.script("/hooks/T000/B000/secretwebhookpath", Reply(400, "invalid_payload"))
+    sender = SlackWebhookSender(fake.webhook_url, max_retries=0)
+
+    report = deliver_pending(db, Settings(), sender=sender, now=NOW)
+
+    assert (report.sent, report.failed, report.pending) == (1, 1, 0)
+    assert [r[1] for r in rows(db)] == ["failed", "sent"]
+
+
 def test_no_token_prints_and_marks_printed(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     records = alerts(2)
     write(db, records)
