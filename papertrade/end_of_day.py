@@ -303,9 +303,17 @@ def store(settings: Settings, report: DayReport, now: datetime) -> None:
             for r in report.failures
         ]
         alerts.append(render_dq_alert(account, report.session.close, failures))
-    top = report.positions.head(5)
     alerts.append(
-        render_summary_alert(account, report.session.close, report.metrics, top, report.chart_path)
+        render_summary_alert(
+            account,
+            report.session.close,
+            report.metrics,
+            report.positions.head(5),
+            report.chart_path,
+            n_positions=len(report.positions),
+            data_quality=_data_quality_line(report),
+            trading_state=report.trading_state,
+        )
     )
     wanted = [a.as_row() for a in alerts if is_wanted(a.kind, a.level, settings.slack)]
     dq = dq_results_frame(report.dq_results, account, day, now) if report.dq_results else None
@@ -320,7 +328,16 @@ def store(settings: Settings, report: DayReport, now: datetime) -> None:
 
 def _failure_detail(result: Any) -> str:
     sample = json.dumps(result.sample[:3], default=str) if result.sample else ""
-    return f"observed {result.observed_value}; {result.unexpected_count} rows; {sample}"
+    n = result.unexpected_count
+    return f"observed {result.observed_value}; {n} row{'' if n == 1 else 's'}; {sample}"
+
+
+def _data_quality_line(report: DayReport) -> str | None:
+    """The verdict the summary shows: None when no checks ran."""
+    if not report.dq_results:
+        return None
+    failed, checks = len(report.failures), len(report.dq_results)
+    return "ok" if not failed else f"degraded: {failed} of {checks} checks failed"
 
 
 def performance_row(report: DayReport) -> dict[str, Any]:

@@ -191,14 +191,23 @@ def render_summary_alert(
     metrics: Mapping[str, Any] | Any,
     top_positions: pd.DataFrame | Sequence[Mapping[str, Any]] = (),
     chart_path: Path | str | None = None,
+    *,
+    n_positions: int | None = None,
+    data_quality: str | None = None,
+    trading_state: str | None = None,
 ) -> AlertRecord:
-    """The end-of-day summary: equity, returns and ratios (a `Metrics` or its `as_dict()`;
-    None/NaN shown as "n/a"), the largest positions by |market_value|, and the equity chart
-    (a PNG path the sender uploads with `files_upload_v2`)."""
+    """The end-of-day summary: equity, the day's return and P&L, ratios (a `Metrics` or its
+    `as_dict()`; None/NaN shown as "n/a"), the largest positions by |market_value| (of
+    `n_positions` held, when more), the data-quality verdict and a trading state other than
+    active (the message a team reads first: a degraded or halted day must show on it), and
+    the equity chart (a PNG path the sender uploads with `files_upload_v2`)."""
     m = metrics.as_dict() if hasattr(metrics, "as_dict") else dict(metrics)
+    equity = m.get("end_equity", m.get("equity"))
+    day_return = m.get("period_return", m.get("daily_return"))
     stats = [
-        ("Equity", _money(m.get("end_equity", m.get("equity")))),
-        ("Day", _pct(m.get("period_return", m.get("daily_return")))),
+        ("Equity", _money(equity)),
+        ("Day", _pct(day_return)),
+        ("Day P&L", _signed_money(_day_pnl(equity, day_return))),
         ("Total", _pct(m.get("total_return"))),
         ("Max DD", _pct(m.get("max_drawdown"), signed=False)),  # never above 0
         ("Sharpe", _num(m.get("sharpe"))),
@@ -206,6 +215,10 @@ def render_summary_alert(
         ("Trades", _num(m.get("n_trades"), digits=0)),
         ("Win rate", _pct(m.get("win_rate"), signed=False)),  # a share, not a change
     ]
+    # a line of its own: a section holds at most 10 fields, and the stats take 9
+    status = [("Data quality", data_quality)] if data_quality is not None else []
+    if trading_state not in (None, "active"):
+        status.append(("Trading state", str(trading_state)))
     positions = _frame(top_positions)
     if len(positions) and "market_value" in positions:
         positions = positions.reindex(
@@ -220,16 +233,18 @@ def render_summary_alert(
         )
         for row in positions.head(10).itertuples()
     ]
+    top = "\n".join(pos_lines)
     session = as_of.date().isoformat()
     title = f"End of day {session} on {account_id}"
-    stat_text = " · ".join(f"{k} {v}" for k, v in stats)
+    stat_text = " · ".join(f"{k} {v}" for k, v in [*stats, *status])
     blocks = [
         _header(title),
         {
             "type": "section",
             "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in stats],
         },
-        _section("*Top positions*\n" + ("\n".join(pos_lines) if pos_lines else "flat")),
+        *([_section(" · ".join(f"*{k}* {v}" for k, v in status))] if status else []),
+        _section(f"{_positions_heading(len(pos_lines), n_positions)}\n{top or 'flat'}"),
         _context(_ts(as_of)),
     ]
     extra = {"chart_path": str(chart_path)} if chart_path else {}
@@ -355,6 +370,26 @@ def _finite(value: Any) -> float | None:
 def _money(value: Any) -> str:
     number = _finite(value)
     return "n/a" if number is None else f"{number:,.2f}"
+
+
+def _signed_money(value: Any) -> str:
+    number = _finite(value)
+    return "n/a" if number is None else f"{number:+,.2f}"
+
+
+def _day_pnl(equity: Any, day_return: Any) -> float | None:
+    """The day's P&L in money from the close's equity and the day's return (the previous
+    close is equity / (1 + return))."""
+    end, r = _finite(equity), _finite(day_return)
+    if end is None or r is None or r <= -1.0:
+        return None
+    return round(end - end / (1.0 + r), 2)
+
+
+def _positions_heading(shown: int, held: int | None) -> str:
+    return "*Top positions*" + (
+        f" ({shown} of {held})" if held is not None and held > shown else ""
+    )
 
 
 def _pct(value: Any, *, signed: bool = True) -> str:

@@ -63,10 +63,19 @@ def test_end_of_day_reports_clean_data_then_catches_a_broken_ledger(tmp_path: Pa
         failed = conn.execute(
             "SELECT count(*) FROM dq_results WHERE session_date = ? AND NOT success", [SESSION]
         ).fetchone()[0]
+        summaries = conn.execute(
+            "SELECT text FROM alerts WHERE kind = 'summary' AND created_at >= ? ORDER BY rowid",
+            [SESSION_CLOSE],
+        ).fetchall()
     assert len(perf) == 1 and perf[0][0] == "degraded"
     assert perf[0][2] == pytest.approx(clean["metrics"]["end_equity"], abs=1e-6)
-    assert dict(kinds) == {"data_quality": 1, "summary": 1}
+    # the re-run's verdict differs, so its summary is news: the day's message says the data
+    # was degraded, not only the data-quality alert
+    assert dict(kinds) == {"data_quality": 1, "summary": 2}
     assert failed >= 1
+    checks = broken["dq_checks"]
+    assert "Data quality ok" in summaries[0][0]
+    assert f"Data quality degraded: {failed} of {checks} checks failed" in summaries[1][0]
 
 
 def test_no_session_on_a_holiday(tmp_path: Path) -> None:

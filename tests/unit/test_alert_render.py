@@ -178,6 +178,43 @@ def test_summary_alert_carries_metrics_positions_and_chart(tmp_path) -> None:
     assert top.index("MSFT") < top.index("AAPL")  # ordered by |market value|
 
 
+def test_summary_shows_day_pnl_data_quality_state_and_how_many_positions_are_held() -> None:
+    index = pd.date_range("2024-03-01", periods=3, tz="UTC")
+    metrics = compute_metrics(pd.Series([100_000.0, 100_400.0, 99_919.50], index=index))
+    positions = pd.DataFrame(
+        {"symbol": [f"S{i}" for i in range(5)], "quantity": [1.0] * 5, "market_value": [1.0] * 5}
+    )
+
+    record = render_summary_alert(
+        "paper", AS_OF, metrics, positions, n_positions=12,
+        data_quality="degraded: 2 of 40 checks failed", trading_state="halted",
+    )  # fmt: skip
+
+    # the day: 99,919.50 against the previous close of 100,400
+    assert "Day -0.48%" in record.text and "Day P&L -480.50" in record.text
+    assert "Data quality degraded: 2 of 40 checks failed" in record.text
+    assert "Trading state halted" in record.text
+    blocks = json.loads(record.payload_json)["blocks"]
+    assert len(blocks[1]["fields"]) <= 10  # Slack refuses a section of more
+    assert blocks[2]["text"]["text"] == (
+        "*Data quality* degraded: 2 of 40 checks failed · *Trading state* halted"
+    )
+    assert blocks[3]["text"]["text"].startswith("*Top positions* (5 of 12)\n")
+
+
+def test_summary_of_a_clean_active_day_says_data_quality_ok_and_no_state() -> None:
+    index = pd.date_range("2024-03-01", periods=2, tz="UTC")
+    metrics = compute_metrics(pd.Series([100.0, 110.0], index=index))
+
+    record = render_summary_alert(
+        "paper", AS_OF, metrics, data_quality="ok", trading_state="active"
+    )
+
+    assert "Day P&L +10.00" in record.text and "Data quality ok" in record.text
+    assert "Trading state" not in record.text
+    assert "*Top positions*\nflat" in record.payload_json.replace("\\n", "\n")
+
+
 @pytest.mark.parametrize(
     ("kind", "level", "overrides", "wanted"),
     [
