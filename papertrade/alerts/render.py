@@ -100,7 +100,7 @@ def render_risk_alerts(
         return render_risk_alert({"ts": as_of, **events[0], "account_id": account_id})
     lines = [
         " ".join(x for x in (f"`{e.get('reason') or e.get('rule')}`", e.get("symbol")) if x)
-        + f": {e.get('detail', '')}"
+        + f": {_detail_after_reason(e)}"
         for e in events[:MAX_LINES]
     ]
     if len(events) > MAX_LINES:
@@ -121,6 +121,13 @@ def render_risk_alerts(
             _context(_ts(as_of)),
         ],
     )
+
+
+def _detail_after_reason(event: Mapping[str, Any]) -> str:
+    """The detail without the reason code it starts with: the line names the reason already
+    ("`NOTIONAL_EXCEEDS_MAX_PER_ORDER` META: 24001.00 > 20000.00", not the code twice)."""
+    detail, reason = str(event.get("detail") or ""), str(event.get("reason") or "")
+    return detail.removeprefix(f"{reason}: ") if reason else detail
 
 
 def render_kill_switch_alert(

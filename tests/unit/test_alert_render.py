@@ -106,6 +106,20 @@ def test_an_intervals_breaches_are_one_message() -> None:
     assert one.title == "Risk: NOTIONAL_EXCEEDS_MAX_PER_ORDER (S00) on paper"
 
 
+def test_a_breach_line_names_its_reason_once() -> None:
+    # RiskGuard's detail starts with the reason code, which the line already shows
+    events = [
+        {"reason": "NOTIONAL_EXCEEDS_MAX_PER_ORDER", "symbol": s,
+         "detail": f"NOTIONAL_EXCEEDS_MAX_PER_ORDER: {v} > 20000.00"}
+        for s, v in (("META", "24001.00"), ("XOM", "46734.00"))
+    ]  # fmt: skip
+
+    record = render_risk_alerts("paper", AS_OF, events)
+
+    assert "`NOTIONAL_EXCEEDS_MAX_PER_ORDER` META: 24001.00 > 20000.00\n" in record.text
+    assert record.text.count("NOTIONAL_EXCEEDS_MAX_PER_ORDER") == 3  # the title's and one a line
+
+
 @pytest.mark.parametrize(
     ("state", "level"),
     [
