@@ -4,8 +4,9 @@ Re-runs the account's recorded intervals of session D through the strategy, Risk
 broker, with the settings the account recorded (or `--config`'s), and prints every
 difference from the recorded orders and fills (see `papertrade.backtest.replay`). Exit 0
 when the session is reproduced, 1 when it is not (a failed audit), 2 for bad input: a bad
-date, an unknown account or a backtest's, no interval that session. The warehouse is
-opened read-only; nothing is written.
+date, an unknown account or a backtest's, no interval that session, a file of an older
+papertrade that lacks what the replay reads (`SchemaTooOld`). The warehouse is opened
+read-only; nothing is written.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def replay_command(
     """Replay a recorded paper session and print how it differs from the record (with the
     settings the account recorded, unless --config is given)."""
     from papertrade.backtest.replay import replay_session
-    from warehouse.connection import connect
+    from warehouse.connection import connect, naming_an_older_schema
 
     day = _parse_date(session_date)
     settings = settings_from(config, db)
@@ -61,7 +62,10 @@ def replay_command(
         account = settings.account.model_copy(update={"id": account_id})
         settings = settings.model_copy(update={"account": account})
     timeout = settings.warehouse.lock_timeout_seconds
-    with connect(settings.warehouse.path, read_only=True, timeout=timeout) as conn:
+    path = settings.warehouse.path
+    # read-only, the replay cannot migrate a file an older papertrade wrote: one that lacks
+    # the interval markers' columns (v6) is named as older, not a DuckDB binder traceback
+    with connect(path, read_only=True, timeout=timeout) as conn, naming_an_older_schema(conn, path):
         if config is None:
             settings = _recorded_settings(conn, settings, day)
         report = replay_session(conn, settings, day)

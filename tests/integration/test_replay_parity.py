@@ -356,6 +356,34 @@ def test_cli_refuses_a_backtest_account_in_one_line(
     )
 
 
+def test_cli_on_a_file_before_schema_v6_says_it_is_older_in_one_line(tmp_path: Path) -> None:
+    # replay opens the file read-only and cannot migrate it; the interval markers it reads
+    # got their typed columns in v6, and a file of an older papertrade died with DuckDB's
+    # binder traceback (exit 1)
+    import duckdb
+
+    from warehouse import schema
+
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as raw:  # one committed interval, as papertrade at v5 wrote it
+        raw.execute("SET TimeZone = 'UTC'")
+        schema.migrate(raw, target=5)
+        raw.execute("INSERT INTO accounts VALUES ('paper', ?, 100000, 'paper', NULL)",
+                    [SESSION_OPEN])  # fmt: skip
+        raw.execute(
+            "INSERT INTO intervals (account_id, as_of, status, committed_at, session_date,"
+            " state_json) VALUES ('paper', ?, 'committed', ?, ?, '{}')",
+            [SESSION_OPEN, SESSION_OPEN, DAY_ONE],
+        )
+
+    result = runner.invoke(app, ["replay", "--date", DAY_ONE.isoformat(), "--db", str(db)])
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1
+    assert "has schema v5, older than this papertrade's" in result.stderr
+    assert "upgrades the file" in result.stderr
+
+
 def test_replay_runs_each_session_with_the_settings_it_traded_with(tmp_path: Path) -> None:
     # the account traded qty 100 on day one and qty 50 on day two: the replay read the
     # settings of the account's first interval and listed every day-two order as different
