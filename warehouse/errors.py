@@ -51,7 +51,9 @@ class SchemaTooOld(UserError):
     def __init__(self, path: Path, found: int, known: int, detail: str) -> None:
         super().__init__(
             f"warehouse {path} has schema v{found}, older than this papertrade's v{known}: "
-            f"{detail} (the next interval, backtest or kill-switch change upgrades the file)"
+            f"{detail} (the next interval, backtest or kill-switch change upgrades the file; "
+            "on an active account `papertrade kill-switch off` upgrades it and changes nothing "
+            "else)"
         )
         self.found = found
         self.known = known

@@ -259,6 +259,7 @@ def test_readers_of_a_file_of_an_older_papertrade_say_so_and_a_writer_upgrades_i
     assert account.stderr.count("\n") == 1
     assert "has schema v5, older than this papertrade's" in account.stderr
     assert "commissions" in account.stderr
+    assert "`papertrade kill-switch off` upgrades it and changes nothing else" in account.stderr
     assert trips.exit_code == 0
     # a query of the user's own still names its own mistake
     assert typo.exit_code == 2 and '"nope"' in typo.stderr and "schema v5" in typo.stderr
