@@ -1018,15 +1018,17 @@ def _alerts(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[Al
 
 def _new_breaches(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[dict[str, Any]]:
     """The refusals worth a message; the others stay in `risk_events`. Left out: those that
-    only restate a trading state announced before (a halted account would otherwise post
-    every refused intent of every interval), and those the last interval of the session
-    refused too, same reason and symbol (`previous_breaches`)."""
-    quiet = None if changed else _STATE_REFUSALS.get(run.trading_state)
+    only restate a trading state, announced before (a halted account would otherwise post
+    every refused intent of every interval) or by this interval's own kill-switch message
+    (a guard's halt was followed by "Risk: 4 breaches: TRADING_HALTED"), and those the last
+    interval of the session refused too, same reason and symbol (`previous_breaches`)."""
+    states = (run.trading_state, run.guard.state) if changed and run.guard else (run.trading_state,)
+    quiet = {_STATE_REFUSALS.get(state) for state in states}
     return [
         e.as_row()
         for e in events
         if not e.changed_state
-        and e.reason != quiet
+        and e.reason not in quiet
         and (e.reason, e.symbol or "") not in run.previous_breaches
     ]
 

@@ -145,6 +145,28 @@ def test_a_resume_after_a_drawdown_halt_lets_the_account_trade_again(tmp_path: P
     ]
 
 
+def test_the_interval_a_guard_halts_posts_the_halt_not_its_refusals(tmp_path: Path) -> None:
+    # at 89 the drawdown guard halts, and the same interval refuses the BBB buy for it:
+    # the kill-switch message says so; a risk message listing TRADING_HALTED restated it
+    settings = account(tmp_path, "max_drawdown_pct = 0.10\ndaily_loss_limit_pct = 0.5")
+    times = [SESSION_OPEN + k * MINUTE for k in range(3)]
+    provider = market(dict(zip(times, [100.0, 90.0, 89.0], strict=True)))
+
+    for as_of in times:
+        run_interval(settings, as_of, provider)
+
+    with duckdb.connect(str(settings.warehouse.path), read_only=True) as conn:
+        refused = conn.execute(
+            "SELECT symbol, reason FROM risk_events WHERE ts = ? AND state_before = state_after",
+            [times[2]],
+        ).fetchall()
+        posted = conn.execute(
+            "SELECT kind FROM alerts WHERE created_at = ? ORDER BY kind", [times[2]]
+        ).fetchall()
+    assert refused == [("BBB", "TRADING_HALTED")]  # kept in risk_events
+    assert [k for (k,) in posted] == ["kill_switch"]
+
+
 def test_a_resume_measures_the_days_loss_from_the_resume(tmp_path: Path) -> None:
     # 5% down on the day: reducing; resumed at that equity, a further 1.05% loss does
     # not trip again, a further 5% does
