@@ -469,7 +469,14 @@ def notify(
     except Exception as exc:  # the outbox keeps the rows; the next interval retries them
         log.warning("alert delivery failed: %s", type(exc).__name__)
         return {"error": type(exc).__name__}
-    return {"sent": report.sent, "printed": report.printed, "pending": report.pending}
+    out: dict[str, Any] = {
+        "sent": report.sent,
+        "printed": report.printed,
+        "pending": report.pending,
+    }
+    # why alerts still wait (a revoked token, a rate limit), for `interval --json` and the
+    # flow's result, not only the log line
+    return out | ({"error": report.error} if report.error else {})
 
 
 def run_interval(

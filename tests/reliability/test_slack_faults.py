@@ -80,6 +80,7 @@ def test_trading_goes_on_and_the_outbox_delivers_once_in_order_when_slack_return
     # the summary's outbox count is the one after delivery
     assert during[-1]["pending_alerts"] == during[-1]["notify"]["pending"] == waiting
     assert after[-1]["pending_alerts"] == after[-1]["notify"]["pending"] == 0
+    assert during[-1]["notify"]["error"] and "error" not in after[-1]["notify"]  # says why
     assert waiting > 0, "alerts raised while Slack was away wait in the outbox"
     alerts = read(db, "SELECT text, status, attempts FROM alerts ORDER BY created_at, alert_id")
     posted = [c.params.get("text") for c in healthy.calls(POST)]
