@@ -307,7 +307,7 @@ def _record(
         kind=kind,
         level=level,
         title=title,
-        text=text[:_SECTION_LIMIT],
+        text=_cut(text),  # a visible cut: the notification text reads as complete otherwise
         payload_json=payload,
     )
 

@@ -166,6 +166,8 @@ def test_a_long_dq_alert_shows_every_failed_check_within_slacks_section_limit() 
     assert all(f"quotes.check_{i:02d}" in shown for i in range(20))
     assert "… and 1 more" in shown or "... and 1 more" in shown
     assert "…\n" not in shown and not shown.endswith("…")  # no line cut in the middle
+    # the plain text (notifications, the console) is cut where it must be, visibly
+    assert len(record.text) == 3000 and record.text.endswith("…")
 
 
 def test_summary_alert_carries_metrics_positions_and_chart(tmp_path) -> None:
