@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from papertrade.accounts import ACCOUNT_KINDS_SQL
+from papertrade.accounts import ACCOUNT_KINDS_SQL, kind_of
 from papertrade.cli import (
     AccountOpt,
     ConfigOpt,
@@ -171,10 +171,7 @@ def _account(settings: Settings, account_id: str | None) -> str:
 def _account_kind(settings: Settings, account_id: str | None) -> tuple[str, str]:
     """The account (see `_account`) and its kind (`paper`, `backtest`)."""
     account = account_id or settings.account.id
-    kinds = _kinds(settings)
-    if account not in kinds:
-        raise UnknownAccount(settings.warehouse.path, account, list(kinds))
-    return account, str(kinds[account])
+    return account, kind_of(_kinds(settings), account, settings.warehouse.path)
 
 
 def _kinds(settings: Settings) -> dict[str, str]:

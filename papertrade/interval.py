@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -306,8 +306,6 @@ def _unflattened(view: Any) -> Any:
     """The view with the positions the working orders leave open: an interval that began
     halted canceled every other order before the strategy ran, so the working ones are the
     rest of earlier flatten orders, which must not be sent twice."""
-    from dataclasses import replace
-
     symbols = set(view.positions) | set(view.pending_buy) | set(view.pending_sell)
     left = {
         s: view.positions.get(s, 0.0) + view.pending_buy.get(s, 0.0) - view.pending_sell.get(s, 0.0)
@@ -992,14 +990,8 @@ def _numbered(
     for seq, intent in enumerate(intents):
         name = strategy or intent.strategy or "strategy"
         cid = client_order_id(account_id, as_of, name, seq)
-        out.append(_replace(intent, client_order_id=cid, strategy=name))
+        out.append(replace(intent, client_order_id=cid, strategy=name))
     return out
-
-
-def _replace(intent: OrderIntent, **changes: Any) -> OrderIntent:
-    from dataclasses import replace
-
-    return replace(intent, **changes)
 
 
 _STATE_REFUSALS = {
@@ -1013,7 +1005,7 @@ def _alerts(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[Al
     alerts: list[AlertRecord] = []
     if run.fills:
         alerts.append(render_fills_alert(run.account_id, run.as_of, run.fills))
-    breaches = _new_breaches(run, events, changed)
+    breaches = _new_breaches(run, events)
     if breaches:
         alerts.append(render_risk_alerts(run.account_id, run.as_of, breaches))
     if changed and run.guard is not None:
@@ -1031,13 +1023,14 @@ def _alerts(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[Al
     return [a for a in alerts if is_wanted(a.kind, a.level, slack)]
 
 
-def _new_breaches(run: IntervalRun, events: list[RiskEvent], changed: bool) -> list[dict[str, Any]]:
+def _new_breaches(run: IntervalRun, events: list[RiskEvent]) -> list[dict[str, Any]]:
     """The refusals worth a message; the others stay in `risk_events`. Left out: those that
-    only restate a trading state, announced before (a halted account would otherwise post
-    every refused intent of every interval) or by this interval's own kill-switch message
-    (a guard's halt was followed by "Risk: 4 breaches: TRADING_HALTED"), and those the last
-    interval of the session refused too, same reason and symbol (`previous_breaches`)."""
-    states = (run.trading_state, run.guard.state) if changed and run.guard else (run.trading_state,)
+    only restate a trading state, the one the interval began in, announced before (a halted
+    account would otherwise post every refused intent of every interval), or the one a
+    guard moved it to, announced by this interval's own kill-switch message (a guard's halt
+    was followed by "Risk: 4 breaches: TRADING_HALTED"); and those the last interval of the
+    session refused too, same reason and symbol (`previous_breaches`)."""
+    states = [run.trading_state, *([run.guard.state] if run.guard else [])]
     quiet = {_STATE_REFUSALS.get(state) for state in states}
     return [
         e.as_row()

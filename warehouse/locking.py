@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -33,6 +34,13 @@ MAX_DELAY = 0.1
 
 def intent_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".writer.lock")
+
+
+def account_lock_path(db_path: Path, account_id: str, purpose: str) -> Path:
+    """`<db>.<account>.<purpose>.lock`, one lock per account and purpose next to the file
+    (`run`, `outbox`); a character a file name should not hold becomes `_`."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
+    return db_path.with_name(f"{db_path.name}.{safe}.{purpose}.lock")
 
 
 class Backoff:

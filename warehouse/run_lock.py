@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from papertrade.errors import PapertradeError
-from warehouse.locking import Backoff, open_lock_file
+from warehouse.locking import Backoff, account_lock_path, open_lock_file
 
 
 class AccountBusy(PapertradeError):
@@ -32,8 +31,7 @@ class AccountBusy(PapertradeError):
 
 
 def run_lock_path(db_path: Path, account_id: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
-    return db_path.with_name(f"{db_path.name}.{safe}.run.lock")
+    return account_lock_path(db_path, account_id, "run")
 
 
 @contextmanager

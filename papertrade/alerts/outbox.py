@@ -27,7 +27,6 @@ warehouse file, tests may pass another.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -284,10 +283,11 @@ def delivery_lock_path(db_path: Path, account_id: str | None = None) -> Path:
     """`<db>.outbox.lock` (shared by each account's delivery, exclusive for all accounts'),
     or with `account_id` `<db>.<account>.outbox.lock`, held by the process delivering that
     account's alerts."""
+    from warehouse.locking import account_lock_path
+
     if account_id is None:
         return db_path.with_name(db_path.name + ".outbox.lock")
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
-    return db_path.with_name(f"{db_path.name}.{safe}.outbox.lock")
+    return account_lock_path(db_path, account_id, "outbox")
 
 
 def _send_within(
